@@ -1,0 +1,1 @@
+"""Evaluators: tabular benchmarks, training, supernets and predictors (registered with `nas`)."""

@@ -1,0 +1,30 @@
+"""Error types. Every error a user can cause is a `NASError` with a message a person understands."""
+
+from __future__ import annotations
+
+
+class NASError(Exception):
+    """Base class of the errors this package raises for bad input."""
+
+
+class InvalidArchitectureError(NASError, ValueError):
+    """An architecture does not belong to the space: the message names the bad choice."""
+
+
+class InvalidOptionError(NASError, ValueError):
+    """A constructor or configuration option is unknown or out of range."""
+
+
+class UnknownNameError(NASError, KeyError):
+    """A name (space, evaluator, strategy) is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class MissingExtraError(NASError, ImportError):
+    """An optional dependency is not installed: the message names the extra that provides it."""
+
+
+class ExportMismatchError(NASError):
+    """An exported model's outputs differ from the PyTorch module's: the message gives the largest difference."""

@@ -1,0 +1,1 @@
+"""Concrete search spaces, registered with `nas` through the ``nas.spaces`` entry points."""
