@@ -24,7 +24,7 @@ from nas.errors import (
 from nas.export import check_onnx, export_onnx
 from nas.latency import Backend, Latency, measure_latency
 from nas.registry import Registry
-from nas.space import Architecture, Choice, SearchSpace
+from nas.space import Architecture, Choice, SearchSpace, Seed
 from nas.spaces import SPACES, create_space, list_spaces, register_space
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "NASError",
     "Registry",
     "SearchSpace",
+    "Seed",
     "UnknownNameError",
     "check_onnx",
     "create_space",

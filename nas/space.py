@@ -203,18 +203,26 @@ class SearchSpace(ABC):
         self.validate(arch)
         return arch
 
+    def active_dimensions(self, arch: Architecture) -> tuple[Choice, ...]:
+        """The dimensions whose choice shapes ``arch``'s network (all by default); `mutate` and `neighbours` change
+        only these."""
+        return self.dimensions()
+
     def mutate(self, arch: Architecture, rng: Seed = None) -> Architecture:
-        """``arch`` with one dimension (with more than one option) set to another option, drawn uniformly."""
+        """One of `neighbours`: an active dimension with more than one option, set to another option, both uniform."""
+        self.validate(arch)
         gen = as_rng(rng)
-        dims = [d for d in self.dimensions() if len(d.options) > 1]
+        dims = [d for d in self.active_dimensions(arch) if len(d.options) > 1]
+        if not dims:
+            raise InvalidOptionError(f"{self.name}: this space has a single architecture; there is nothing to mutate")
         dim = dims[gen.integers(len(dims))]
         others = [o for o in dim.options if o != arch.choices[dim.name]]
         return self.arch({**arch.choices, dim.name: others[gen.integers(len(others))]})
 
     def neighbours(self, arch: Architecture) -> Iterator[Architecture]:
-        """Every architecture that differs from ``arch`` in exactly one dimension."""
+        """Every architecture that differs from ``arch`` in exactly one active dimension."""
         self.validate(arch)
-        for dim in self.dimensions():
+        for dim in self.active_dimensions(arch):
             for option in dim.options:
                 if option != arch.choices[dim.name]:
                     yield self.arch({**arch.choices, dim.name: option})

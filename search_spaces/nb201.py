@@ -75,7 +75,9 @@ class Cell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for node in (1, 2, 3):
-            nodes.append(sum(layer(nodes[frm]) for (to, frm), layer in zip(self.edges, self.layers, strict=True) if to == node))
+            nodes.append(
+                sum(layer(nodes[frm]) for (to, frm), layer in zip(self.edges, self.layers, strict=True) if to == node)
+            )
         return nodes[-1]
 
 
