@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import nas
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,3 +25,18 @@ def data_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def _measured_cost(space: nas.SearchSpace, arch: nas.Architecture) -> nas.Cost:
+    """MACs (FlopCounterMode's total // 2) and parameters of the built module, on one input of the task's shape."""
+    model = space.build(arch).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        logits = model(torch.zeros(1, *space.input_shape))
+    assert logits.shape == (1, space.num_classes)
+    return nas.Cost(counter.get_total_flops() // 2, sum(p.numel() for p in model.parameters()))
+
+
+@pytest.fixture(scope="session")
+def measured_cost() -> Callable[[nas.SearchSpace, nas.Architecture], nas.Cost]:
+    """What the cost model must equal: the built module's counted MACs and parameters."""
+    return _measured_cost

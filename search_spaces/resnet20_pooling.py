@@ -1,0 +1,165 @@
+"""ResNet-20 pooling space: where and how ResNet-20 downsamples (Roshtkhari et al., 2023).
+
+"Balanced Mixture of SuperNets for Learning the CNN Pooling Architecture": a conv3x3 stem and 9 basic residual
+blocks; a fixed number of downsampling layers sit at chosen blocks, each halving the spatial size (rounding up) and
+doubling the width, by 2x2 max or average pooling before the block, or by a stride-2 first convolution in the block.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from nas import Architecture, Choice, Cost, InvalidOptionError, SearchSpace
+from nas.cost import conv_out
+from search_spaces.blocks import HW, Network, conv_bn, conv_bn_cost, conv_bn_out, network_cost
+
+NUM_BLOCKS = 9
+OPS = ("max", "avg", "conv")
+POOLS: dict[str, type[nn.MaxPool2d | nn.AvgPool2d]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+
+
+def op_dim(layer: int) -> str:
+    """Dimension name of the operation of the ``layer``-th downsampling layer (from 1, in block order)."""
+    return f"downsample_op_{layer}"
+
+
+def pooled(hw: HW) -> HW:
+    """Spatial size after the 2x2, stride-2 pooling of a downsampling layer (``ceil_mode=True``)."""
+    return conv_out(hw[0], 2, 2, ceil_mode=True), conv_out(hw[1], 2, 2, ceil_mode=True)
+
+
+def projects(c_in: int, c_out: int, stride: int) -> bool:
+    """Whether a basic block's shortcut is a 1x1 conv-BN (channels or stride change) rather than the identity."""
+    return c_in != c_out or stride != 1
+
+
+class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU -> conv3x3-BN, plus the shortcut, then ReLU; ``stride`` applies to the first conv."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(c_in, c_out, 3, stride, act=nn.ReLU(inplace=True)), conv_bn(c_out, c_out, 3))
+        self.shortcut = conv_bn(c_in, c_out, 1, stride) if projects(c_in, c_out, stride) else nn.Identity()
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+@dataclass(frozen=True)
+class PoolingBlock:
+    """One block (a `BlockSpec`): channels in and out and its downsampling operation (None: no downsampling)."""
+
+    c_in: int
+    c_out: int
+    downsample: str | None
+
+    @property
+    def stride(self) -> int:
+        """Stride of the block's first convolution."""
+        return 2 if self.downsample == "conv" else 1
+
+    def module(self) -> nn.Module:
+        block = BasicBlock(self.c_in, self.c_out, self.stride)
+        if self.downsample in POOLS:
+            return nn.Sequential(POOLS[self.downsample](2, stride=2, ceil_mode=True), block)
+        return block
+
+    def cost(self, in_hw: HW) -> tuple[Cost, HW]:
+        out_hw = conv_bn_out(pooled(in_hw) if self.downsample in POOLS else in_hw, 3, self.stride)
+        cost = conv_bn_cost(self.c_in, self.c_out, 3, out_hw) + conv_bn_cost(self.c_out, self.c_out, 3, out_hw)
+        if projects(self.c_in, self.c_out, self.stride):
+            cost += conv_bn_cost(self.c_in, self.c_out, 1, out_hw)
+        return cost, out_hw
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class ResNet20PoolingSpace(SearchSpace):
+    """ResNet-20 whose downsampling layers (how many is an option) are placed and typed by the architecture.
+
+    Args:
+        num_downsample: number of downsampling layers, 1 to 9; each doubles the width.
+        base_width: channels of the stem and of the blocks before the first downsampling layer.
+        ops: the downsampling operations to choose from, among "max", "avg" and "conv".
+
+    Example:
+        >>> space = ResNet20PoolingSpace(input_shape=(1, 28, 28), num_classes=10)
+        >>> space.size()
+        324
+        >>> arch = space.arch({"downsample_at": [3, 6], "downsample_op_1": "max", "downsample_op_2": "conv"})
+        >>> space.cost(arch).params
+        272186
+    """
+
+    name: ClassVar[str] = "resnet20-pooling"
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = (
+        "ResNet-20 with searched positions and types (max, avg, strided conv) of its downsampling"
+    )
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
+        num_classes: int = 10,
+        num_downsample: int = 2,
+        base_width: int = 16,
+        ops: Sequence[str] = OPS,
+    ) -> None:
+        super().__init__(input_shape, num_classes)
+        if not _is_int(num_downsample) or not 1 <= num_downsample <= NUM_BLOCKS:
+            raise InvalidOptionError(
+                f"resnet20-pooling option num_downsample must be an integer from 1 to {NUM_BLOCKS}; "
+                f"got {num_downsample!r}"
+            )
+        if not _is_int(base_width) or base_width < 1:
+            raise InvalidOptionError(
+                f"resnet20-pooling option base_width must be a positive integer; got {base_width!r}"
+            )
+        given = tuple(ops) if isinstance(ops, (list, tuple)) else ()
+        if not given or not all(op in OPS for op in given) or len(set(given)) < len(given):
+            raise InvalidOptionError(
+                f"resnet20-pooling option ops must be a non-empty list of distinct operations among "
+                f"{', '.join(OPS)}; got {ops!r}"
+            )
+        self.num_downsample = num_downsample
+        self.base_width = base_width
+        self.ops = given
+        placements = tuple(itertools.combinations(range(NUM_BLOCKS), num_downsample))
+        self._dims = (
+            Choice("downsample_at", placements, f"blocks (0 to {NUM_BLOCKS - 1}) that downsample, in increasing order"),
+            *(
+                Choice(op_dim(layer), self.ops, f"operation of downsampling layer {layer} (in block order)")
+                for layer in range(1, num_downsample + 1)
+            ),
+        )
+
+    def dimensions(self) -> tuple[Choice, ...]:
+        return self._dims
+
+    def blocks(self, arch: Architecture) -> list[PoolingBlock]:
+        """The 9 blocks of ``arch`` (validated first), in order."""
+        self.validate(arch)
+        choices: Mapping[str, Any] = arch.choices
+        ops = {block: choices[op_dim(layer)] for layer, block in enumerate(choices["downsample_at"], 1)}
+        specs = []
+        width = self.base_width
+        for block in range(NUM_BLOCKS):
+            c_out = 2 * width if block in ops else width
+            specs.append(PoolingBlock(width, c_out, ops.get(block)))
+            width = c_out
+        return specs
+
+    def build(self, arch: Architecture) -> nn.Module:
+        return Network(self.input_shape[0], self.base_width, self.blocks(arch), self.num_classes)
+
+    def cost(self, arch: Architecture) -> Cost:
+        return network_cost(self.input_shape, self.base_width, self.blocks(arch), self.num_classes)
