@@ -1,0 +1,5 @@
+"""``python -m nas`` runs the command line."""
+
+from nas.cli import main
+
+main()

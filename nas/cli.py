@@ -1,0 +1,230 @@
+"""The ``nas`` command line. Bad input exits with status 2 and one sentence on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from nas.errors import NASError
+from nas.latency import Backend, measure_latency
+from nas.space import SearchSpace
+from nas.spaces import create_space, list_spaces
+
+#: Above this many architectures `space show` reports cost ranges over a random sample instead of all of them.
+EXACT_RANGE_LIMIT = 20_000
+RANGE_SAMPLES = 2_000
+
+console = Console()
+
+
+def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int, int] | None:
+    if value is None:
+        return None
+    parts = value.replace("x", ",").split(",")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise click.BadParameter(f"expected three positive integers C,H,W such as 3,32,32; got {value!r}")
+    return shape  # type: ignore[return-value]
+
+
+def _parse_options(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE such as block=conv or depths=[1,2]; got {item!r}")
+        options[key.strip().replace("-", "_")] = yaml.safe_load(raw)
+    return options
+
+
+def _space_arguments(func: Any) -> Any:
+    """The arguments every ``nas space`` command shares: the space's name and its task and options."""
+    func = click.option(
+        "--option",
+        "-O",
+        "options",
+        multiple=True,
+        callback=_parse_options,
+        help="A space option as KEY=VALUE (VALUE in YAML), repeatable.",
+    )(func)
+    func = click.option("--num-classes", type=click.IntRange(min=1), help="Number of classes of the task.")(func)
+    func = click.option("--input-shape", callback=_parse_shape, help="Input shape C,H,W (for example 3,32,32).")(func)
+    return click.argument("name")(func)
+
+
+def _make_space(
+    name: str, input_shape: tuple[int, int, int] | None, num_classes: int | None, options: dict
+) -> SearchSpace:
+    task = {k: v for k, v in (("input_shape", input_shape), ("num_classes", num_classes)) if v is not None}
+    return create_space(name, **task, **options)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nas-pareto")
+def cli() -> None:
+    """Neural architecture search for the Pareto front of accuracy versus cost."""
+
+
+@cli.command("spaces")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object name -> description.")
+def spaces_command(as_json: bool) -> None:
+    """List the registered search spaces."""
+    spaces = list_spaces()
+    if as_json:
+        click.echo(json.dumps(spaces))
+        return
+    table = Table("space", "description")
+    for name, description in spaces.items():
+        table.add_row(name, description)
+    console.print(table)
+
+
+@cli.group("space")
+def space_group() -> None:
+    """Inspect one search space."""
+
+
+@space_group.command("show")
+@_space_arguments
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def show_command(name: str, input_shape: Any, num_classes: Any, options: dict, as_json: bool) -> None:
+    """Dimensions, size, and range of MACs and parameters of a space."""
+    space = _make_space(name, input_shape, num_classes, options)
+    summary = describe(space)
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    console.print(f"[bold]{space.name}[/] (version {space.version}): {space.description}")
+    console.print(
+        f"task: input {summary['input_shape']}, {space.num_classes} classes; {summary['size']:,} architectures"
+    )
+    table = Table("dimension", "options")
+    for dim in summary["dimensions"]:
+        table.add_row(dim["name"], ", ".join(map(str, dim["options"])))
+    console.print(table)
+    over = "all architectures" if summary["range_exact"] else f"{RANGE_SAMPLES:,} random architectures"
+    for key in ("macs", "params"):
+        low, high = summary[key]
+        console.print(f"{key}: {low:,} .. {high:,} (over {over})")
+
+
+def describe(space: SearchSpace) -> dict[str, Any]:
+    """A JSON-able summary of a space: task, dimensions, size and cost ranges."""
+    exact = space.size() <= EXACT_RANGE_LIMIT
+    archs = space.enumerate() if exact else iter(space.sample_many(RANGE_SAMPLES, 0))
+    costs = [space.cost(arch) for arch in archs]
+    return {
+        "name": space.name,
+        "version": space.version,
+        "description": space.description,
+        "input_shape": list(space.input_shape),
+        "num_classes": space.num_classes,
+        "size": space.size(),
+        "dimensions": [{"name": d.name, "options": [_plain(o) for o in d.options]} for d in space.dimensions()],
+        "macs": [min(c.macs for c in costs), max(c.macs for c in costs)],
+        "params": [min(c.params for c in costs), max(c.params for c in costs)],
+        "range_exact": exact,
+    }
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@space_group.command("sample")
+@_space_arguments
+@click.option("--n", "count", type=click.IntRange(min=1), default=1, show_default=True, help="How many architectures.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed gives the same lines.")
+@click.option(
+    "--json", "as_json", is_flag=True, help='One JSON object per line: {"arch_id", "arch", "macs", "params"}.'
+)
+def sample_command(
+    name: str, input_shape: Any, num_classes: Any, options: dict, count: int, seed: int, as_json: bool
+) -> None:
+    """Draw architectures at random, with their MACs and parameters."""
+    space = _make_space(name, input_shape, num_classes, options)
+    rows: list[dict[str, Any]] = []
+    for arch in space.sample_many(count, seed):
+        cost = space.cost(arch)
+        rows.append({"arch_id": arch.arch_id, "arch": arch.to_dict(), "macs": cost.macs, "params": cost.params})
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    table = Table("arch_id", "macs", "params", "choices")
+    for row in rows:
+        choices = " ".join(f"{k}={_plain(v)}" for k, v in row["arch"]["choices"].items())
+        table.add_row(row["arch_id"], f"{row['macs']:,}", f"{row['params']:,}", choices)
+    console.print(table)
+
+
+@space_group.command("measure")
+@_space_arguments
+@click.option("--n", "count", type=click.IntRange(min=1), default=3, show_default=True, help="How many architectures.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample.")
+@click.option(
+    "--backend",
+    "backends",
+    default="torch",
+    show_default=True,
+    help=f"Comma-separated backends: {', '.join(b.value for b in Backend)}.",
+)
+@click.option("--runs", type=click.IntRange(min=1), default=200, show_default=True, help="Timed runs per network.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Inference threads.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def measure_command(
+    name: str,
+    input_shape: Any,
+    num_classes: Any,
+    options: dict,
+    count: int,
+    seed: int,
+    backends: str,
+    runs: int,
+    threads: int,
+    as_json: bool,
+) -> None:
+    """Sample architectures, build them and measure their latency on this machine (CPU, batch 1)."""
+    space = _make_space(name, input_shape, num_classes, options)
+    chosen = [b.strip() for b in backends.split(",") if b.strip()]
+    table = Table("arch_id", "macs", "params", *(f"{b} ms (p10-p90)" for b in chosen))
+    for arch in space.sample_many(count, seed):
+        cost, model = space.cost(arch), space.build(arch)
+        latencies = {
+            b: measure_latency(model, space.input_shape, backend=b, runs=runs, threads=threads) for b in chosen
+        }
+        if as_json:
+            row = {"arch_id": arch.arch_id, "arch": arch.to_dict(), **cost.to_dict()}
+            click.echo(json.dumps({**row, "latency": {b: lat.to_dict() for b, lat in latencies.items()}}))
+            continue
+        spreads = [f"{lat.median_ms:.3f} ({lat.p10_ms:.3f}-{lat.p90_ms:.3f})" for lat in latencies.values()]
+        table.add_row(arch.arch_id, f"{cost.macs:,}", f"{cost.params:,}", *spreads)
+    if not as_json:
+        console.print(f"{space.name} on {space.input_shape}: batch 1, {threads} thread(s), median of {runs} runs")
+        console.print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: run the CLI, turning bad input into exit status 2 and one sentence."""
+    try:
+        code = cli.main(args=argv, prog_name="nas", standalone_mode=False)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except NASError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
