@@ -225,7 +225,7 @@ class MacroCNNSpace(SearchSpace):
         active = {d.name for d in self._dims} - {
             d.name
             for stage, blocks in enumerate(self._block_dims, 1)
-            for block in blocks[int(arch.choices[stage_dim(stage, "depth")]) :]
+            for block in blocks[int(arch.choices[stage_dim(stage, "depth")]) :]  # type: ignore[arg-type]  # a depth is an int
             for d in block
         }
         return tuple(d for d in self._dims if d.name in active)
