@@ -6,13 +6,14 @@ analytic costs, so the module and its cost are made from the same description.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
 
 import torch
 from torch import nn
 
-from nas import Cost
+from nas import Architecture, Cost, SearchSpace
 from nas.cost import batchnorm, conv2d, conv_out, linear
 
 HW = tuple[int, int]
@@ -62,6 +63,23 @@ class Network(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.blocks(self.stem(x))).flatten(1))
+
+
+class BlockNetworkSpace(SearchSpace):
+    """A space whose networks are a `Network`: subclasses set ``stem_width`` and describe an architecture's blocks;
+    `build` and `cost` both follow that one description."""
+
+    stem_width: int
+
+    @abstractmethod
+    def blocks(self, arch: Architecture) -> Sequence[BlockSpec]:
+        """The blocks of ``arch`` (validated first), in order."""
+
+    def build(self, arch: Architecture) -> nn.Module:
+        return Network(self.input_shape[0], self.stem_width, self.blocks(arch), self.num_classes)
+
+    def cost(self, arch: Architecture) -> Cost:
+        return network_cost(self.input_shape, self.stem_width, self.blocks(arch), self.num_classes)
 
 
 def network_cost(

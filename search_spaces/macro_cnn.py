@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nas import Architecture, Choice, Cost, InvalidOptionError, SearchSpace, Seed
-from search_spaces.blocks import HW, Network, conv_bn, conv_bn_cost, conv_bn_out, network_cost
+from nas import Architecture, Choice, Cost, InvalidOptionError, Seed
+from search_spaces.blocks import HW, BlockNetworkSpace, conv_bn, conv_bn_cost, conv_bn_out
 
 BLOCKS = ("mbconv", "conv")
 
@@ -103,7 +103,7 @@ def _values(option: str, given: Any, what: str, ok: Callable[[Any], bool], disti
     return values
 
 
-class MacroCNNSpace(SearchSpace):
+class MacroCNNSpace(BlockNetworkSpace):
     """Stage-wise CNN of MBConv or conv-BN-ReLU blocks: per-stage width and depth, per-block kernel and expansion.
 
     Args:
@@ -203,12 +203,6 @@ class MacroCNNSpace(SearchSpace):
                 specs.append(MacroBlock(c_in, width, choices[block_dim(stage, b, "kernel")], stride, expand))
                 c_in = width
         return specs
-
-    def build(self, arch: Architecture) -> nn.Module:
-        return Network(self.input_shape[0], self.stem_width, self.blocks(arch), self.num_classes)
-
-    def cost(self, arch: Architecture) -> Cost:
-        return network_cost(self.input_shape, self.stem_width, self.blocks(arch), self.num_classes)
 
     def canonical(self, arch: Architecture) -> Architecture:
         """``arch`` with the choices of inactive blocks (beyond their stage's depth) reset to the first option."""

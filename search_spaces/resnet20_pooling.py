@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nas import Architecture, Choice, Cost, InvalidOptionError, SearchSpace
+from nas import Architecture, Choice, Cost, InvalidOptionError
 from nas.cost import conv_out
-from search_spaces.blocks import HW, Network, conv_bn, conv_bn_cost, conv_bn_out, network_cost
+from search_spaces.blocks import HW, BlockNetworkSpace, conv_bn, conv_bn_cost, conv_bn_out
 
 NUM_BLOCKS = 9
 OPS = ("max", "avg", "conv")
@@ -83,7 +83,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-class ResNet20PoolingSpace(SearchSpace):
+class ResNet20PoolingSpace(BlockNetworkSpace):
     """ResNet-20 whose downsampling layers (how many is an option) are placed and typed by the architecture.
 
     Args:
@@ -131,7 +131,7 @@ class ResNet20PoolingSpace(SearchSpace):
                 f"{', '.join(OPS)}; got {ops!r}"
             )
         self.num_downsample = num_downsample
-        self.base_width = base_width
+        self.base_width = self.stem_width = base_width
         self.ops = given
         placements = tuple(itertools.combinations(range(NUM_BLOCKS), num_downsample))
         self._dims = (
@@ -157,9 +157,3 @@ class ResNet20PoolingSpace(SearchSpace):
             specs.append(PoolingBlock(width, c_out, ops.get(block)))
             width = c_out
         return specs
-
-    def build(self, arch: Architecture) -> nn.Module:
-        return Network(self.input_shape[0], self.base_width, self.blocks(arch), self.num_classes)
-
-    def cost(self, arch: Architecture) -> Cost:
-        return network_cost(self.input_shape, self.base_width, self.blocks(arch), self.num_classes)
