@@ -26,11 +26,11 @@ demo: setup
 
 ## The test suite (what CI runs), in parallel; NAS_DATA_DIR points the data-backed tests at the shared tables.
 test: setup
-	NAS_DATA_DIR=$(DATA) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+	NAS_DATA_DIR=$(DATA) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -q
 
 ## The same without the exhaustive (slow) checks.
 test-fast: setup
-	NAS_DATA_DIR=$(DATA) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q -m "not slow"
+	NAS_DATA_DIR=$(DATA) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -q -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .

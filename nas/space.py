@@ -9,6 +9,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -174,7 +175,7 @@ class SearchSpace(ABC):
                 f"architecture was made for {self.name} version {arch.version!r}; "
                 f"this space is version {self.version!r}"
             )
-        dims = self._dims_by_name()
+        dims = self._dimension_index
         missing = [n for n in dims if n not in arch.choices]
         unknown = [n for n in arch.choices if n not in dims]
         if missing or unknown:
@@ -237,5 +238,7 @@ class SearchSpace(ABC):
         """Number of architectures (combinations of choices)."""
         return math.prod(len(d.options) for d in self.dimensions())
 
-    def _dims_by_name(self) -> dict[str, Choice]:
+    @cached_property
+    def _dimension_index(self) -> dict[str, Choice]:
+        """Dimensions by name (a space's dimensions are fixed once it is created)."""
         return {d.name: d for d in self.dimensions()}
