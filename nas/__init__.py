@@ -21,32 +21,70 @@ from nas.errors import (
     NASError,
     UnknownNameError,
 )
+from nas.evaluation import (
+    EVALUATORS,
+    Direction,
+    EvalResult,
+    Evaluator,
+    Objective,
+    Provenance,
+    Status,
+    create_evaluator,
+    register_evaluator,
+)
 from nas.export import check_onnx, export_onnx
 from nas.latency import Backend, Latency, measure_latency
 from nas.registry import Registry
 from nas.space import Architecture, Choice, SearchSpace, Seed
 from nas.spaces import SPACES, create_space, list_spaces, register_space
+from nas.strategies import (
+    STRATEGIES,
+    Constrained,
+    DedupKey,
+    Deduplicated,
+    RandomStrategy,
+    Strategy,
+    create_strategy,
+    register_strategy,
+)
 
 __all__ = [
+    "EVALUATORS",
     "SPACES",
+    "STRATEGIES",
     "Architecture",
     "Backend",
     "Choice",
+    "Constrained",
     "Cost",
+    "DedupKey",
+    "Deduplicated",
+    "Direction",
+    "EvalResult",
+    "Evaluator",
     "ExportMismatchError",
     "InvalidArchitectureError",
     "InvalidOptionError",
     "Latency",
     "MissingExtraError",
     "NASError",
+    "Objective",
+    "Provenance",
+    "RandomStrategy",
     "Registry",
     "SearchSpace",
     "Seed",
+    "Status",
+    "Strategy",
     "UnknownNameError",
     "check_onnx",
+    "create_evaluator",
     "create_space",
+    "create_strategy",
     "export_onnx",
     "list_spaces",
     "measure_latency",
+    "register_evaluator",
     "register_space",
+    "register_strategy",
 ]

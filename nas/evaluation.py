@@ -1,0 +1,195 @@
+"""Objectives, evaluation results and the `Evaluator` contract, with the evaluator registry."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from nas.errors import InvalidOptionError
+from nas.registry import Registry
+from nas.space import Architecture
+
+#: Metrics a user maximizes when no direction is given; every other name (costs, latencies, losses) is minimized.
+MAXIMIZED_BY_DEFAULT = frozenset({"accuracy", "top1", "top5", "f1", "auc"})
+
+
+class Direction(StrEnum):
+    """Whether an objective is maximized or minimized."""
+
+    MAX = "max"
+    MIN = "min"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A quantity to optimize: a metric or cost name, a direction, and optionally a bound it must satisfy.
+
+    With a bound, the objective is also a constraint: ``value <= bound`` when minimized, ``>= bound`` when maximized.
+
+    Example:
+        >>> Objective.parse("macs<=20e6")
+        Objective(name='macs', direction=<Direction.MIN: 'min'>, bound=20000000.0)
+    """
+
+    name: str
+    direction: Direction = Direction.MAX
+    bound: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Objective:
+        """``"accuracy"``, ``"latency:pixel3"``, ``"max:score"``, ``"min:loss"`` or with a bound ``"macs<=20e6"``."""
+        name, bound = text.strip(), None
+        for op in ("<=", ">="):
+            if op in name:
+                name, raw = (part.strip() for part in name.split(op, 1))
+                try:
+                    bound = float(raw)
+                except ValueError:
+                    raise InvalidOptionError(f"objective {text!r}: bound {raw!r} is not a number") from None
+        direction = Direction.MAX if name in MAXIMIZED_BY_DEFAULT else Direction.MIN
+        prefix, sep, rest = name.partition(":")
+        if sep and prefix in Direction.__members__.values():
+            direction, name = Direction(prefix), rest
+        if not name:
+            raise InvalidOptionError(f"objective {text!r} has no name; e.g. accuracy, macs, latency:pixel3, macs<=20e6")
+        return cls(name, direction, bound)
+
+    def sign(self) -> float:
+        """+1 for a maximized objective, -1 for a minimized one: ``sign * value`` is always to be maximized."""
+        return 1.0 if self.direction is Direction.MAX else -1.0
+
+    def feasible(self, value: float) -> bool:
+        """Whether ``value`` satisfies the bound (always, without one)."""
+        if self.bound is None:
+            return True
+        return value >= self.bound if self.direction is Direction.MAX else value <= self.bound
+
+
+class Status(StrEnum):
+    """Outcome of one evaluation."""
+
+    OK = "ok"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How a result was obtained: evaluator, fidelity, seed, wall time, and anything else worth recording."""
+
+    evaluator: str
+    fidelity: Mapping[str, float] = field(default_factory=dict)
+    seed: int | None = None
+    wall_time_s: float = 0.0
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form."""
+        return {
+            "evaluator": self.evaluator,
+            "fidelity": dict(self.fidelity),
+            "seed": self.seed,
+            "wall_time_s": self.wall_time_s,
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """The outcome of evaluating one architecture: metrics (e.g. ``accuracy``), costs (``macs``, ``params``,
+    ``latency_ms:<device>``), a status with its reason when failed, and the provenance."""
+
+    arch: Architecture
+    metrics: Mapping[str, float]
+    costs: Mapping[str, float]
+    provenance: Provenance
+    status: Status = Status.OK
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
+        object.__setattr__(self, "costs", MappingProxyType(dict(self.costs)))
+
+    @classmethod
+    def failed(cls, arch: Architecture, reason: str, provenance: Provenance) -> EvalResult:
+        """A failed evaluation: no figures, and the reason in one sentence."""
+        return cls(arch, {}, {}, provenance, Status.FAILED, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form; `from_dict` reads it back."""
+        return {
+            "arch": self.arch.to_dict(),
+            "metrics": dict(self.metrics),
+            "costs": dict(self.costs),
+            "provenance": self.provenance.to_dict(),
+            "status": self.status.value,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalResult:
+        """Inverse of `to_dict`."""
+        return cls(
+            Architecture.from_dict(data["arch"]),
+            data["metrics"],
+            data["costs"],
+            Provenance(**data["provenance"]),
+            Status(data["status"]),
+            data["reason"],
+        )
+
+    @property
+    def arch_id(self) -> str:
+        return self.arch.arch_id
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    def value(self, name: str) -> float:
+        """The figure called ``name``, from the metrics or the costs; ``latency:<device>`` reads
+        ``latency_ms:<device>``. NaN when the result does not have it (a failed evaluation, for instance)."""
+        for key in (name, name.replace("latency:", "latency_ms:", 1)):
+            if key in self.metrics:
+                return float(self.metrics[key])
+            if key in self.costs:
+                return float(self.costs[key])
+        return math.nan
+
+
+class Evaluator(ABC):
+    """Measures architectures. Call order: `prepare` once (when the evaluator needs shared state, such as a trained
+    supernet or a fitted predictor, it writes a checkpoint there), then `evaluate` on batches.
+
+    `evaluate` is batched on purpose: tabular, predictor and supernet evaluations cost micro- to milliseconds each
+    and must not pay a per-call scheduling cost. A failed architecture is a result with `Status.FAILED` and a reason,
+    never an exception that loses the rest of the batch.
+    """
+
+    name: ClassVar[str]
+
+    def prepare(self, workdir: Path) -> Path | None:
+        """Build shared state under ``workdir`` and return its checkpoint (nothing to do by default)."""
+        return None
+
+    @abstractmethod
+    def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
+        """One result per architecture, in order; ``budget`` is the fidelity (e.g. ``{"epochs": 3}``) if any."""
+
+
+EVALUATORS: Registry[Evaluator] = Registry("evaluator", "nas.evaluators")
+
+
+def register_evaluator(name: str):  # type: ignore[no-untyped-def]
+    """Class decorator: make an `Evaluator` subclass available to `create_evaluator` under ``name``."""
+    return EVALUATORS.register(name)
+
+
+def create_evaluator(name: str, **kwargs: Any) -> Evaluator:
+    """Create a registered evaluator, e.g. ``create_evaluator("nb201-table", dataset="cifar10")``."""
+    return EVALUATORS.create(name, **kwargs)

@@ -1,0 +1,18 @@
+"""Search strategies: the `Strategy` contract, the registry, the strategies, and the wrappers for any of them."""
+
+from __future__ import annotations
+
+from nas.strategies._base import STRATEGIES, Strategy, create_strategy, register_strategy
+from nas.strategies._random import RandomStrategy
+from nas.strategies._wrappers import Constrained, DedupKey, Deduplicated
+
+__all__ = [
+    "STRATEGIES",
+    "Constrained",
+    "DedupKey",
+    "Deduplicated",
+    "RandomStrategy",
+    "Strategy",
+    "create_strategy",
+    "register_strategy",
+]
