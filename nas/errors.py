@@ -22,6 +22,10 @@ class UnknownNameError(NASError, KeyError):
         return str(self.args[0])
 
 
+class MissingDataError(NASError, FileNotFoundError):
+    """A data set or table is missing or malformed: the message names the paths tried and what belongs there."""
+
+
 class MissingExtraError(NASError, ImportError):
     """An optional dependency is not installed: the message names the extra that provides it."""
 

@@ -143,6 +143,9 @@ class EvalResult:
             data["reason"],
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles (for Ray workers) through the plain dict form
+        return EvalResult.from_dict, (self.to_dict(),)
+
     @property
     def arch_id(self) -> str:
         return self.arch.arch_id

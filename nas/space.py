@@ -98,6 +98,9 @@ class Architecture:
     def __repr__(self) -> str:
         return f"Architecture({self.to_json()})"
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles (for Ray workers) through the plain dict form
+        return Architecture.from_dict, (self.to_dict(),)
+
 
 @dataclass(frozen=True)
 class Choice:

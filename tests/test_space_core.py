@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import ClassVar
 
 import pytest
@@ -53,6 +54,12 @@ def test_architecture_round_trip_and_identity():
     # The id is a hash of the canonical JSON: stable across runs and machines (pinned).
     assert arch.arch_id == "ef26125b8c8d"
     assert Architecture("s", "2", {"b": [1, 2], "a": "x"}).arch_id != arch.arch_id
+
+
+def test_architecture_pickles():
+    arch = Architecture("s", "1", {"b": [1, 2], "a": "x"})
+    again = pickle.loads(pickle.dumps(arch))
+    assert again == arch and again.arch_id == arch.arch_id and again.choices["b"] == (1, 2)
 
 
 def test_architecture_is_frozen():

@@ -1,0 +1,244 @@
+"""NAS-Bench-201 as a lookup table: every cell's test accuracy (NATS-Bench TSS) and its latency on 27 devices (HELP).
+
+The third-party tables are read from a data directory, never copied into the repository: the ``data_dir`` option
+(``--data-dir`` on the command line), else the environment variable ``NAS_DATA_DIR``. The directory holds
+``nats_bench_tss_csv/nats_bench.csv`` and ``nb201_latency_help/nb201_latency_27settings.csv``, or the two files
+directly. Row i of both tables is the cell with NAS-Bench-201 index i.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from nas import (
+    Architecture,
+    EvalResult,
+    Evaluator,
+    InvalidArchitectureError,
+    InvalidOptionError,
+    MissingDataError,
+    Provenance,
+)
+from search_spaces.nb201 import NB201Space
+
+_SOURCE = "NATS-Bench TSS table"
+_EPOCHS = 200
+
+
+@dataclass(frozen=True)
+class _Task:
+    """A benchmark dataset: its accuracy column and the task its networks are built for."""
+
+    column: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+
+_TASKS = {
+    "cifar10": _Task("CIFAR10TestAccuracy200Epochs", (3, 32, 32), 10),
+    "cifar100": _Task("CIFAR100TestAccuracy200Epochs", (3, 32, 32), 100),
+    "imagenet16-120": _Task("ImageNetTestAccuracy200Epochs", (3, 16, 16), 120),
+}
+#: The datasets of the accuracy table.
+DATASETS = tuple(_TASKS)
+#: The device settings of the latency table: GPUs (suffix = batch size), Xeon CPUs, phones, Pixel 3, Raspberry Pi 4,
+#: the Eyeriss ASIC and an FPGA.
+DEVICES = (
+    *(f"{gpu}_{batch}" for gpu in ("1080ti", "2080ti", "titanx", "titanxp", "titan_rtx") for batch in (1, 32, 256)),
+    "gold_6226",
+    "gold_6240",
+    "silver_4114",
+    "silver_4210r",
+    "essential_ph_1",
+    "pixel2",
+    "samsung_a50",
+    "samsung_s7",
+    "pixel3",
+    "raspi4",
+    "eyeriss",
+    "fpga",
+)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One third-party CSV: where it lies under the data directory, its architecture-string column, what it is."""
+
+    path: PurePosixPath
+    key: str
+    description: str
+
+    def read(self, root: Path, columns: Sequence[str], rows: int) -> pd.DataFrame:
+        """The table under ``root`` (in its folder or directly there), checked for ``columns`` and ``rows``."""
+        tried = [root / self.path, root / self.path.name]
+        path = next((p for p in tried if p.is_file()), None)
+        if path is None:
+            raise MissingDataError(
+                f"{self.path.name} not found at {tried[0]} or {tried[1]}; put there {self.description}"
+            )
+        frame = pd.read_csv(path)
+        missing = [c for c in (self.key, *columns) if c not in frame.columns]
+        problems = [f"lacks the columns {', '.join(missing)}"] if missing else []
+        problems += [f"has {len(frame)} rows, not {rows}"] if len(frame) != rows else []
+        problems += ["repeats architecture strings"] if not missing and frame[self.key].duplicated().any() else []
+        if problems:
+            raise MissingDataError(f"{path} {' and '.join(problems)}; expected {self.description}")
+        return frame
+
+
+_ACCURACY = _Table(
+    PurePosixPath("nats_bench_tss_csv/nats_bench.csv"),
+    "ArchitectureString",
+    "the NATS-Bench TSS table with the columns ArchitectureString and "
+    f"{', '.join(t.column for t in _TASKS.values())}, row i = NAS-Bench-201 index i "
+    "(nats_bench.csv of the v-tao/nats-bench-landscape repository)",
+)
+_LATENCY = _Table(
+    PurePosixPath("nb201_latency_help/nb201_latency_27settings.csv"),
+    "arch_str",
+    "the NAS-Bench-201 latency table with the columns arch_str and one per device, row i = NAS-Bench-201 index i "
+    "(built from data/nasbench201/latency/*.pt of the HayeonLee/HELP repository)",
+)
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path:
+    """``data_dir`` if given, else ``NAS_DATA_DIR``; an error says how to set one when neither is."""
+    chosen = data_dir if data_dir is not None else os.environ.get("NAS_DATA_DIR")
+    if not chosen:
+        raise MissingDataError(
+            "no data directory for the NAS-Bench-201 tables: pass data_dir (--data-dir on the command line) or set "
+            "NAS_DATA_DIR to the folder that holds nats_bench_tss_csv/ and nb201_latency_help/"
+        )
+    return Path(chosen).expanduser()
+
+
+class NB201TableEvaluator(Evaluator):
+    """Looks NAS-Bench-201 cells up in the benchmark's tables: no training, microseconds per architecture.
+
+    Metrics: ``accuracy``, the test accuracy after 200 epochs averaged over the benchmark's seeds, in percent as the
+    table gives it (so regrets are in percentage points). Costs: ``macs`` and ``params`` of the dataset's network from
+    `NB201Space.cost`, and ``latency_ms:<device>`` for each chosen device (see `DEVICES`).
+
+    Args:
+        dataset: one of `DATASETS` (case-insensitive).
+        data_dir: folder with the tables; ``None`` reads ``NAS_DATA_DIR``.
+        devices: the latency columns to attach (one name or several); ``None`` attaches all of `DEVICES`, an empty
+            list none (then the latency table is not needed).
+        space: the `NB201Space` whose costs to report; by default one built for the dataset's task (CIFAR: 3x32x32
+            with 10 or 100 classes, ImageNet16-120: 3x16x16 with 120 classes).
+
+    Example:
+        >>> evaluator = nas.create_evaluator("nb201-table", dataset="cifar100", devices=["pixel3"])  # doctest: +SKIP
+        >>> evaluator.evaluate([evaluator.archs()[9930]])[0].metrics["accuracy"]  # doctest: +SKIP
+        73.513...
+    """
+
+    name: ClassVar[str] = "nb201-table"
+
+    def __init__(
+        self,
+        dataset: str = "cifar10",
+        data_dir: str | Path | None = None,
+        devices: str | Sequence[str] | None = None,
+        space: NB201Space | None = None,
+    ) -> None:
+        key = str(dataset).lower()
+        task = _TASKS.get(key)
+        if task is None:
+            raise InvalidOptionError(
+                f"unknown dataset {dataset!r} for {self.name}; choose one of {', '.join(DATASETS)}"
+            )
+        chosen = DEVICES if devices is None else (devices,) if isinstance(devices, str) else tuple(devices)
+        unknown = [d for d in chosen if d not in DEVICES]
+        if unknown:
+            raise InvalidOptionError(f"unknown devices {unknown} for {self.name}; choose from {', '.join(DEVICES)}")
+        space = NB201Space(task.input_shape, task.num_classes) if space is None else space
+        if not isinstance(space, NB201Space):
+            raise InvalidOptionError(f"space must be an NB201Space; got {type(space).__name__}")
+        if (space.input_shape, space.num_classes) != (task.input_shape, task.num_classes):
+            raise InvalidOptionError(
+                f"space is built for input_shape={space.input_shape}, num_classes={space.num_classes}; {dataset} "
+                f"needs input_shape={task.input_shape}, num_classes={task.num_classes}"
+            )
+        root = resolve_data_dir(data_dir)
+        accuracy = _ACCURACY.read(root, [task.column], space.size())
+        strings = accuracy[_ACCURACY.key].astype(str)
+        latency: dict[str, np.ndarray] = {}
+        if chosen:
+            frame = _LATENCY.read(root, chosen, space.size())
+            if not (frame[_LATENCY.key].astype(str) == strings).all():
+                raise MissingDataError(
+                    f"{root}: the latency table's rows are not in the accuracy table's order (NAS-Bench-201 index)"
+                )
+            latency = {f"latency_ms:{d}": frame[d].to_numpy(np.float64) for d in chosen}
+        self.dataset = key
+        self.devices = chosen
+        self.space = space
+        self._archs = [space.from_string(s) for s in strings]
+        self._rows = {arch: row for row, arch in enumerate(self._archs)}
+        costs = [space.cost(arch) for arch in self._archs]
+        self._table = pd.DataFrame(
+            {
+                "arch_string": strings,
+                "accuracy": accuracy[task.column].to_numpy(np.float64),
+                "macs": [c.macs for c in costs],
+                "params": [c.params for c in costs],
+                **latency,
+            }
+        )
+        self._cost_keys = ["macs", "params", *latency]
+        self._accuracy = self._table["accuracy"].to_numpy()
+        self._counts = self._table[["macs", "params"]].to_numpy()
+        self._latency = self._table[list(latency)].to_numpy(np.float64)
+
+    def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
+        """One result per architecture; one outside the space fails with the reason and the rest still evaluate.
+        ``budget`` is ignored: the table has one fidelity, 200 epochs."""
+        rows: list[int] = []
+        reasons: dict[int, str] = {}
+        for i, arch in enumerate(archs):
+            try:
+                rows.append(self.index_of(arch))
+            except InvalidArchitectureError as error:
+                rows.append(0)
+                reasons[i] = str(error)
+        accuracy = self._accuracy[rows].tolist()
+        costs = [c + t for c, t in zip(self._counts[rows].tolist(), self._latency[rows].tolist(), strict=True)]
+        return [
+            EvalResult.failed(arch, reasons[i], self._provenance())
+            if i in reasons
+            else EvalResult(
+                arch,
+                {"accuracy": accuracy[i]},
+                dict(zip(self._cost_keys, costs[i], strict=True)),
+                self._provenance(index=rows[i]),
+            )
+            for i, arch in enumerate(archs)
+        ]
+
+    def index_of(self, arch: Architecture) -> int:
+        """The NAS-Bench-201 index of ``arch`` (its table row); `InvalidArchitectureError` if it is no nb201 cell."""
+        if arch not in self._rows:
+            self.space.validate(arch)  # every valid cell is in the table: this raises
+        return self._rows[arch]
+
+    def archs(self) -> list[Architecture]:
+        """All 15,625 cells in table order: ``archs()[i]`` has index i."""
+        return list(self._archs)
+
+    def table(self) -> pd.DataFrame:
+        """Every cell, row = index: ``arch_string``, ``accuracy`` (percent), ``macs``, ``params`` and one
+        ``latency_ms:<device>`` column per chosen device (a copy)."""
+        return self._table.copy()
+
+    def _provenance(self, **details: int) -> Provenance:
+        return Provenance(
+            self.name, {"epochs": _EPOCHS}, details={"dataset": self.dataset, "source": _SOURCE, **details}
+        )
