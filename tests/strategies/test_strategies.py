@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 
 import pytest
@@ -157,6 +158,7 @@ def test_eval_result_round_trip_and_values(space):
     arch = space.sample(0)
     result = EvalResult(arch, {"accuracy": 91.5}, {"macs": 3, "latency_ms:pixel3": 2.5}, Provenance("t", seed=1))
     assert EvalResult.from_dict(result.to_dict()) == result
+    assert pickle.loads(pickle.dumps(result)) == result
     assert result.value("latency:pixel3") == 2.5 and result.value("macs") == 3
     failed = EvalResult.failed(arch, "diverged", Provenance("t"))
     assert not failed.ok and failed.value("accuracy") != failed.value("accuracy")  # NaN
