@@ -35,6 +35,7 @@ from nas.evaluation import (
 )
 from nas.export import check_onnx, export_onnx
 from nas.latency import Backend, Latency, measure_latency
+from nas.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
 from nas.registry import Registry
 from nas.space import Architecture, Choice, SearchSpace, Seed
 from nas.spaces import SPACES, create_space, list_spaces, register_space
@@ -43,7 +44,10 @@ from nas.strategies import (
     Constrained,
     DedupKey,
     Deduplicated,
+    LocalSearch,
+    OptunaStrategy,
     RandomStrategy,
+    RegularizedEvolution,
     Strategy,
     create_strategy,
     register_strategy,
@@ -67,13 +71,17 @@ __all__ = [
     "InvalidArchitectureError",
     "InvalidOptionError",
     "Latency",
+    "LocalSearch",
     "MissingDataError",
     "MissingExtraError",
     "NASError",
     "Objective",
+    "OptunaStrategy",
+    "ParetoFront",
     "Provenance",
     "RandomStrategy",
     "Registry",
+    "RegularizedEvolution",
     "SearchSpace",
     "Seed",
     "Status",
@@ -84,8 +92,11 @@ __all__ = [
     "create_space",
     "create_strategy",
     "export_onnx",
+    "hypervolume",
     "list_spaces",
     "measure_latency",
+    "non_dominated_sort",
+    "pareto_mask",
     "register_evaluator",
     "register_space",
     "register_strategy",

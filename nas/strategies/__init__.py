@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from nas.strategies._base import STRATEGIES, Strategy, create_strategy, register_strategy
+from nas.strategies._evolution import RegularizedEvolution
+from nas.strategies._local_search import LocalSearch
+from nas.strategies._optuna import OptunaStrategy
 from nas.strategies._random import RandomStrategy
 from nas.strategies._wrappers import Constrained, DedupKey, Deduplicated
 
@@ -11,7 +14,10 @@ __all__ = [
     "Constrained",
     "DedupKey",
     "Deduplicated",
+    "LocalSearch",
+    "OptunaStrategy",
     "RandomStrategy",
+    "RegularizedEvolution",
     "Strategy",
     "create_strategy",
     "register_strategy",
