@@ -12,6 +12,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from nas.bench import bench_nb201
 from nas.errors import NASError
 from nas.latency import Backend, measure_latency
 from nas.space import SearchSpace
@@ -212,6 +213,52 @@ def measure_command(
     if not as_json:
         console.print(f"{space.name} on {space.input_shape}: batch 1, {threads} thread(s), median of {runs} runs")
         console.print(table)
+
+
+@cli.group("bench")
+def bench_group() -> None:
+    """Benchmark strategies against exact ground truth."""
+
+
+@bench_group.command("nb201")
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="Folder with the NAS-Bench-201 tables [NAS_DATA_DIR]."
+)
+@click.option(
+    "--dataset", type=click.Choice(["cifar10", "cifar100", "imagenet16-120"]), default="cifar10", show_default=True
+)
+@click.option(
+    "--objectives",
+    default="accuracy",
+    show_default=True,
+    help="accuracy, optionally with one cost: accuracy,macs | accuracy,params | accuracy,latency:DEVICE.",
+)
+@click.option("--strategy", default="all", show_default=True, help="A registered strategy, or all (with Optuna's).")
+@click.option("--budget", type=click.IntRange(min=1), default=50, show_default=True, help="Distinct evaluations.")
+@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True, help="Searches per strategy.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per strategy and line.")
+def bench_nb201_command(
+    data_dir: str | None, dataset: str, objectives: str, strategy: str, budget: int, seeds: int, as_json: bool
+) -> None:
+    """Search NAS-Bench-201 with each strategy and score it against the table's exact optimum or Pareto front."""
+    rows = bench_nb201(data_dir, dataset, objectives.split(","), strategy, budget, seeds)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    single = "final_regret" in rows[0]
+    figures = ["regret mean", "regret median"] if single else ["hv_ratio median", "front_recovery median"]
+    table = Table(
+        "strategy", *figures, "ask+tell ms", title=f"nb201 {dataset}: {objectives}, budget {budget}, {seeds} seeds"
+    )
+    for row in rows:
+        shown = (
+            (row["final_regret"]["mean"], row["final_regret"]["median"])
+            if single
+            else (row["hv_ratio"]["median"], row["front_recovery"]["median"])
+        )
+        table.add_row(row["strategy"], *(f"{x:.4f}" for x in shown), f"{row['ask_tell_ms']['median']:.2f}")
+    console.print(table)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
