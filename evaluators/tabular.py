@@ -197,6 +197,7 @@ class NB201TableEvaluator(Evaluator):
         self._accuracy = self._table["accuracy"].to_numpy()
         self._counts = self._table[["macs", "params"]].to_numpy()
         self._latency = self._table[list(latency)].to_numpy(np.float64)
+        self._costs = self._table[self._cost_keys].to_numpy(np.float64)
 
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """One result per architecture; one outside the space fails with the reason and the rest still evaluate.
@@ -228,6 +229,13 @@ class NB201TableEvaluator(Evaluator):
         if arch not in self._rows:
             self.space.validate(arch)  # every valid cell is in the table: this raises
         return self._rows[arch]
+
+    def known_costs(self, archs: Sequence[Architecture]) -> dict[str, list[float]]:
+        """The costs a user knows without training, by objective name (``macs``, ``params``, ``latency:<device>``):
+        counted or looked up, for the predictor-guided strategy."""
+        rows = [self.index_of(arch) for arch in archs]
+        columns = self._costs[rows]
+        return {key.replace("latency_ms:", "latency:"): columns[:, j].tolist() for j, key in enumerate(self._cost_keys)}
 
     def archs(self) -> list[Architecture]:
         """All 15,625 cells in table order: ``archs()[i]`` has index i."""

@@ -13,6 +13,7 @@ Definitions (contract):
 
 from __future__ import annotations
 
+import inspect
 import statistics
 import time
 from collections.abc import Sequence
@@ -132,7 +133,10 @@ def make_strategy(name: str, problem: Problem, seed: int) -> Strategy:
     space = problem.evaluator.space  # type: ignore[attr-defined]
     if name in OPTUNA_BASELINES:
         return create_strategy("optuna", space, problem.objectives, seed=seed, sampler=OPTUNA_BASELINES[name])
-    return create_strategy(name, space, problem.objectives, seed=seed)
+    options = {}
+    if "known_costs" in inspect.signature(STRATEGIES.get(name)).parameters:
+        options["known_costs"] = problem.evaluator.known_costs  # type: ignore[attr-defined]
+    return create_strategy(name, space, problem.objectives, seed=seed, **options)
 
 
 def bench_nb201(

@@ -41,6 +41,11 @@ class Objective:
     direction: Direction = Direction.MAX
     bound: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.direction not in Direction.__members__.values():
+            raise InvalidOptionError(f"objective {self.name!r}: direction {self.direction!r} is not one of max, min")
+        object.__setattr__(self, "direction", Direction(self.direction))  # "max" and Direction.MAX alike
+
     @classmethod
     def parse(cls, text: str) -> Objective:
         """``"accuracy"``, ``"latency:pixel3"``, ``"max:score"``, ``"min:loss"`` or with a bound ``"macs<=20e6"``."""

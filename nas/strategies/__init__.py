@@ -6,6 +6,7 @@ from nas.strategies._base import STRATEGIES, Strategy, create_strategy, register
 from nas.strategies._evolution import RegularizedEvolution
 from nas.strategies._local_search import LocalSearch
 from nas.strategies._optuna import OptunaStrategy
+from nas.strategies._predictor import KnownCosts, PredictorGuided, space_costs
 from nas.strategies._random import RandomStrategy
 from nas.strategies._wrappers import Constrained, DedupKey, Deduplicated
 
@@ -14,11 +15,14 @@ __all__ = [
     "Constrained",
     "DedupKey",
     "Deduplicated",
+    "KnownCosts",
     "LocalSearch",
     "OptunaStrategy",
+    "PredictorGuided",
     "RandomStrategy",
     "RegularizedEvolution",
     "Strategy",
     "create_strategy",
     "register_strategy",
+    "space_costs",
 ]

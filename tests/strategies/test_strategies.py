@@ -162,3 +162,9 @@ def test_eval_result_round_trip_and_values(space):
     assert result.value("latency:pixel3") == 2.5 and result.value("macs") == 3
     failed = EvalResult.failed(arch, "diverged", Provenance("t"))
     assert not failed.ok and failed.value("accuracy") != failed.value("accuracy")  # NaN
+
+
+def test_objective_directions_as_text():
+    assert Objective("accuracy", "max") == Objective.parse("accuracy") and Objective("macs", "min").sign() == -1.0
+    with pytest.raises(nas.InvalidOptionError, match="direction 'up' is not one of max, min"):
+        Objective("accuracy", "up")

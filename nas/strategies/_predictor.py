@@ -1,0 +1,224 @@
+"""Predictor-guided search: Bayesian optimisation over architectures with a surrogate that knows its uncertainty."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nas.errors import InvalidOptionError
+from nas.evaluation import EvalResult, Objective
+from nas.space import Architecture, SearchSpace
+from nas.strategies._acquisition import chebyshev, expected_hypervolume_improvement, expected_improvement
+from nas.strategies._base import Strategy, register_strategy
+from nas.strategies._ranking import best_indices
+from nas.strategies._surrogate import GaussianProcess, one_hot
+
+#: Costs known without an evaluation, by objective name (``macs``, ``latency:pixel3``), for a list of architectures.
+KnownCosts = Callable[[Sequence[Architecture]], Mapping[str, Sequence[float]]]
+
+#: How many random architectures fix the scale of the cost features (the same for every seed).
+_SCALING_SAMPLE = 256
+#: The random candidates form this many chunks, one of which is replaced per proposal.
+_CHUNKS = 10
+
+
+def space_costs(space: SearchSpace) -> KnownCosts:
+    """MACs and parameters from the space's analytic cost model."""
+
+    def costs(archs: Sequence[Architecture]) -> dict[str, list[float]]:
+        counted = [space.cost(arch) for arch in archs]
+        return {"macs": [c.macs for c in counted], "params": [c.params for c in counted]}
+
+    return costs
+
+
+@register_strategy("predictor")
+class PredictorGuided(Strategy):
+    """Proposes the candidates a Gaussian process finds most promising.
+
+    Features of an architecture: the one-hot choices and the logarithms of the known costs of its canonical form, so
+    that architectures computing the same function (NAS-Bench-201 cells differing only where no data flows) share
+    them; the acquisition then prefers the cheapest of them.
+    Each objective that is not a known cost gets a Gaussian process; each proposal maximizes
+
+    - with one objective, the expected improvement over the best value found;
+    - with a metric against a known cost, the exact expected hypervolume improvement of the found front (reference:
+      the metric's bound, else the worst value found, so that the whole front is sought; and the largest cost seen);
+    - otherwise, the expected improvement of a random augmented Chebyshev scalarization (ParEGO).
+
+    Candidates are the neighbours of the best architectures found plus ``candidates`` random ones (the whole space
+    when it is that small), minus those proposed before and those whose known costs break an objective's bound. The
+    first ``initial`` proposals are random.
+
+    Args:
+        initial: random proposals before the surrogate takes over (at least 2).
+        candidates: random candidates scored for each proposal.
+        known_costs: costs known without evaluation (default: MACs and parameters from the space's cost model).
+        refit_growth: the kernel's hyperparameters are refitted when the data has grown by this factor.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        objectives: Sequence[Objective],
+        seed: int | None = None,
+        initial: int = 5,
+        candidates: int = 2000,
+        known_costs: KnownCosts | None = None,
+        refit_growth: float = 1.2,
+    ) -> None:
+        super().__init__(space, objectives, seed)
+        if initial < 2 or candidates < 1 or refit_growth < 1:
+            raise InvalidOptionError(
+                "predictor needs initial >= 2, candidates >= 1 and refit_growth >= 1; "
+                f"got {initial}, {candidates} and {refit_growth}"
+            )
+        self.initial, self.candidates = initial, candidates
+        self.known_costs = known_costs or space_costs(space)
+        reference = self.known_costs(space.sample_many(_SCALING_SAMPLE, 0))
+        self.cost_names = sorted(reference)
+        logs = np.log1p(np.abs(np.array([reference[n] for n in self.cost_names], dtype=float).T))
+        self.cost_shift, self.cost_scale = logs.mean(axis=0), logs.std(axis=0) + 1e-12
+        self.modelled = [o for o in self.objectives if o.name not in reference]
+        if len(self.modelled) == 1 and len(self.objectives) <= 2:
+            self.mode = "improvement" if len(self.objectives) == 1 else "hypervolume"
+            self.models = {self.modelled[0].name: GaussianProcess(refit_growth)}
+        else:
+            self.mode = "chebyshev"
+            self.models = {"chebyshev": GaussianProcess(refit_growth)}
+        self.results: list[EvalResult] = []
+        self.proposed: set[str] = set()
+        self._whole_space = list(space.enumerate()) if space.size() <= candidates else None
+        # Random candidates come in seeded chunks; each proposal slides a window of _CHUNKS chunks by one, so the
+        # pool changes gradually, its features are mostly cached, and (pool seed, step) restores it exactly.
+        self._pool_seed, self._step = int(self.rng.integers(2**63)), 0
+        self._chunks: dict[int, list[Architecture]] = {}
+        self._rows: dict[str, np.ndarray] = {}  # arch_id -> features followed by raw costs
+
+    # -- proposing ---------------------------------------------------------------------------------------------
+    def ask(self, n: int) -> list[Architecture]:
+        ok = [r for r in self.results if r.ok]
+        archs = self._random(n) if len(self.proposed) < self.initial or len(ok) < 2 else self._best(n, ok)
+        self.proposed.update(a.arch_id for a in archs)
+        return archs
+
+    def _random(self, n: int) -> list[Architecture]:
+        fresh: dict[str, Architecture] = {}
+        for _ in range(100):
+            draws = [a for a in self.space.sample_many(n, self.rng) if a.arch_id not in self.proposed]
+            fresh.update((a.arch_id, a) for a in self._feasible(draws))
+            if len(fresh) >= n:
+                break
+        return list(fresh.values())[:n]
+
+    def _best(self, n: int, ok: list[EvalResult]) -> list[Architecture]:
+        pool = self._pool(ok)
+        self._step += 1
+        if not pool:
+            return []
+        features, costs = self._featurize(pool)
+        scores = self._acquisition(ok, features, costs)
+        return [pool[i] for i in np.argsort(-scores, kind="stable")[:n]]
+
+    def _pool(self, ok: list[EvalResult]) -> list[Architecture]:
+        if self._whole_space is not None:
+            archs = self._whole_space
+        else:
+            best = [ok[i].arch for i in best_indices(ok, self.objectives)]
+            archs = [a for arch in best for a in self.space.neighbours(arch)]
+            archs += [a for step in range(self._step, self._step + _CHUNKS) for a in self._chunk(step)]
+        pool = list({a.arch_id: a for a in archs if a.arch_id not in self.proposed}.values())
+        self._forget(pool, ok)
+        return self._feasible(pool)
+
+    def _feasible(self, archs: list[Architecture]) -> list[Architecture]:
+        """The architectures whose known costs keep the objectives' bounds."""
+        bounded = [o for o in self.objectives if o.bound is not None and o not in self.modelled]
+        if not bounded or not archs:
+            return archs
+        _, costs = self._featurize(archs)
+        return [a for i, a in enumerate(archs) if all(o.feasible(costs[o.name][i]) for o in bounded)]
+
+    def _chunk(self, step: int) -> list[Architecture]:
+        if step not in self._chunks:
+            for old in [s for s in self._chunks if s < self._step]:
+                del self._chunks[old]
+            size = -(-self.candidates // _CHUNKS)
+            self._chunks[step] = self.space.sample_many(size, np.random.default_rng([self._pool_seed, step]))
+        return self._chunks[step]
+
+    def _forget(self, pool: list[Architecture], ok: list[EvalResult]) -> None:
+        """Keep cached features only for the pool and the evaluated architectures."""
+        keep = {a.arch_id for a in pool} | {r.arch_id for r in ok}
+        self._rows = {key: row for key, row in self._rows.items() if key in keep}
+
+    def _cost_matrix(self, archs: Sequence[Architecture]) -> np.ndarray:
+        known = self.known_costs(archs)
+        return np.array([known[n] for n in self.cost_names], dtype=float).T
+
+    def _featurize(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Features (canonical one-hot choices, standardized log costs) and known costs of each architecture."""
+        new = list({a.arch_id: a for a in archs if a.arch_id not in self._rows}.values())
+        if new:
+            # Features describe the function computed, so the canonical form's costs: an isomorph that carries dead
+            # operations costs more but is not expected to be more accurate.
+            canonical = [self.space.canonical(a) for a in new]
+            logs = (np.log1p(np.abs(self._cost_matrix(canonical))) - self.cost_shift) / self.cost_scale
+            rows = np.hstack([one_hot(self.space, canonical), logs, self._cost_matrix(new)])
+            for arch, row in zip(new, rows, strict=True):
+                self._rows[arch.arch_id] = row
+        rows = np.array([self._rows[a.arch_id] for a in archs]).reshape(len(archs), -1)
+        width = len(self.cost_names)
+        return rows[:, :-width], {name: rows[:, j - width] for j, name in enumerate(self.cost_names)}
+
+    def _acquisition(self, ok: list[EvalResult], features: np.ndarray, costs: Mapping[str, np.ndarray]) -> np.ndarray:
+        seen, seen_costs = self._featurize([r.arch for r in ok])
+
+        def observed(objective: Objective) -> np.ndarray:  # to be maximized
+            known = seen_costs.get(objective.name)
+            return objective.sign() * np.array(known if known is not None else [r.value(objective.name) for r in ok])
+
+        if self.mode == "improvement":
+            (metric,) = self.modelled
+            target = observed(metric)
+            mean, std = self.models[metric.name].fit(seen, target).predict(features)
+            return expected_improvement(mean, std, target.max())
+        if self.mode == "hypervolume":
+            (metric,) = self.modelled
+            (cost,) = (o for o in self.objectives if o is not metric)
+            target = observed(metric)
+            mean, std = self.models[metric.name].fit(seen, target).predict(features)
+            seen_cost, pool_cost = -observed(cost), -cost.sign() * np.asarray(costs[cost.name], dtype=float)
+            floor = target.min() if metric.bound is None else metric.sign() * metric.bound
+            reference = (float(floor), float(max(seen_cost.max(), pool_cost.max())))
+            return expected_hypervolume_improvement(mean, std, pool_cost, np.c_[target, seen_cost], reference)
+        values = np.column_stack([observed(o) for o in self.objectives])
+        low, span = values.min(axis=0), np.ptp(values, axis=0) + 1e-12
+        target = chebyshev((values - low) / span, self.rng.dirichlet(np.ones(len(self.objectives))))
+        mean, std = self.models["chebyshev"].fit(seen, target).predict(features)
+        return expected_improvement(mean, std, target.max())
+
+    # -- learning and state --------------------------------------------------------------------------------------
+    def tell(self, results: Sequence[EvalResult]) -> None:
+        self.results.extend(results)
+        self.proposed.update(r.arch_id for r in results)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "results": [r.to_dict() for r in self.results],
+            "proposed": sorted(self.proposed),
+            "pool": [self._pool_seed, self._step],
+            "models": {name: [m.theta, m.fitted_on] for name, m in self.models.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.results = [EvalResult.from_dict(r) for r in state["results"]]
+        self.proposed = set(state["proposed"])
+        self._pool_seed, self._step = state["pool"]
+        self._chunks = {}
+        for name, (theta, fitted_on) in state["models"].items():
+            self.models[name].theta, self.models[name].fitted_on = theta, fitted_on
