@@ -12,7 +12,7 @@ from nas.evaluation import EvalResult, Objective
 from nas.space import Architecture, SearchSpace
 from nas.strategies._acquisition import chebyshev, expected_hypervolume_improvement, expected_improvement
 from nas.strategies._base import Strategy, register_strategy
-from nas.strategies._ranking import best_indices
+from nas.strategies._ranking import pareto_ranks
 from nas.strategies._surrogate import GaussianProcess, one_hot
 
 #: Costs known without an evaluation, by objective name (``macs``, ``latency:pixel3``), for a list of architectures.
@@ -126,7 +126,8 @@ class PredictorGuided(Strategy):
         if self._whole_space is not None:
             archs = self._whole_space
         else:
-            best = [ok[i].arch for i in best_indices(ok, self.objectives)]
+            ranks = pareto_ranks(ok, self.objectives)
+            best = [r.arch for r, rank in zip(ok, ranks, strict=True) if rank == 0]
             archs = [a for arch in best for a in self.space.neighbours(arch)]
             archs += [a for step in range(self._step, self._step + _CHUNKS) for a in self._chunk(step)]
         pool = list({a.arch_id: a for a in archs if a.arch_id not in self.proposed}.values())

@@ -59,10 +59,12 @@ class GaussianProcess:
         return self
 
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation of the target at each row of ``features``."""
+        """Mean and standard deviation of the target at each row of ``features`` (each distinct row predicted once:
+        architectures that compute the same function share their features)."""
         assert self._model is not None, "fit before predict"
-        mean, std = self._model.predict(features, return_std=True)
-        return self.shift + self.scale * mean, self.scale * np.maximum(std, 1e-9)
+        distinct, inverse = np.unique(features, axis=0, return_inverse=True)
+        mean, std = self._model.predict(distinct, return_std=True)
+        return self.shift + self.scale * mean[inverse.ravel()], self.scale * np.maximum(std[inverse.ravel()], 1e-9)
 
     @staticmethod
     def _kernel(width: int) -> Kernel:
