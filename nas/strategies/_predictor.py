@@ -12,7 +12,7 @@ from nas.evaluation import EvalResult, Objective
 from nas.space import Architecture, SearchSpace
 from nas.strategies._acquisition import chebyshev, expected_hypervolume_improvement, expected_improvement
 from nas.strategies._base import Strategy, register_strategy
-from nas.strategies._ranking import pareto_ranks
+from nas.strategies._ranking import best_indices
 from nas.strategies._surrogate import GaussianProcess, one_hot
 
 #: Costs known without an evaluation, by objective name (``macs``, ``latency:pixel3``), for a list of architectures.
@@ -77,11 +77,11 @@ class PredictorGuided(Strategy):
             )
         self.initial, self.candidates = initial, candidates
         self.known_costs = known_costs or space_costs(space)
-        reference = self.known_costs(space.sample_many(_SCALING_SAMPLE, 0))
-        self.cost_names = sorted(reference)
-        logs = np.log1p(np.abs(np.array([reference[n] for n in self.cost_names], dtype=float).T))
+        sample = space.sample_many(_SCALING_SAMPLE, 0)
+        self.cost_names = sorted(self.known_costs(sample[:1]))
+        logs = self._log_costs(sample)
         self.cost_shift, self.cost_scale = logs.mean(axis=0), logs.std(axis=0) + 1e-12
-        self.modelled = [o for o in self.objectives if o.name not in reference]
+        self.modelled = [o for o in self.objectives if o.name not in self.cost_names]
         if len(self.modelled) == 1 and len(self.objectives) <= 2:
             self.mode = "improvement" if len(self.objectives) == 1 else "hypervolume"
             self.models = {self.modelled[0].name: GaussianProcess(refit_growth)}
@@ -126,8 +126,7 @@ class PredictorGuided(Strategy):
         if self._whole_space is not None:
             archs = self._whole_space
         else:
-            ranks = pareto_ranks(ok, self.objectives)
-            best = [r.arch for r, rank in zip(ok, ranks, strict=True) if rank == 0]
+            best = [ok[i].arch for i in best_indices(ok, self.objectives)]
             archs = [a for arch in best for a in self.space.neighbours(arch)]
             archs += [a for step in range(self._step, self._step + _CHUNKS) for a in self._chunk(step)]
         pool = list({a.arch_id: a for a in archs if a.arch_id not in self.proposed}.values())
@@ -159,6 +158,9 @@ class PredictorGuided(Strategy):
         known = self.known_costs(archs)
         return np.array([known[n] for n in self.cost_names], dtype=float).T
 
+    def _log_costs(self, archs: Sequence[Architecture]) -> np.ndarray:
+        return np.log1p(np.abs(self._cost_matrix(archs)))
+
     def _featurize(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Features (canonical one-hot choices, standardized log costs) and known costs of each architecture."""
         new = list({a.arch_id: a for a in archs if a.arch_id not in self._rows}.values())
@@ -166,7 +168,7 @@ class PredictorGuided(Strategy):
             # Features describe the function computed, so the canonical form's costs: an isomorph that carries dead
             # operations costs more but is not expected to be more accurate.
             canonical = [self.space.canonical(a) for a in new]
-            logs = (np.log1p(np.abs(self._cost_matrix(canonical))) - self.cost_shift) / self.cost_scale
+            logs = (self._log_costs(canonical) - self.cost_shift) / self.cost_scale
             rows = np.hstack([one_hot(self.space, canonical), logs, self._cost_matrix(new)])
             for arch, row in zip(new, rows, strict=True):
                 self._rows[arch.arch_id] = row
