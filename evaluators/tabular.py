@@ -197,7 +197,6 @@ class NB201TableEvaluator(Evaluator):
         self._accuracy = self._table["accuracy"].to_numpy()
         self._counts = self._table[["macs", "params"]].to_numpy()
         self._latency = self._table[list(latency)].to_numpy(np.float64)
-        self._costs = self._table[self._cost_keys].to_numpy(np.float64)
 
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """One result per architecture; one outside the space fails with the reason and the rest still evaluate.
@@ -234,7 +233,7 @@ class NB201TableEvaluator(Evaluator):
         """The costs a user knows without training, by objective name (``macs``, ``params``, ``latency:<device>``):
         counted or looked up, for the predictor-guided strategy."""
         rows = [self.index_of(arch) for arch in archs]
-        columns = self._costs[rows]
+        columns = np.hstack([self._counts[rows], self._latency[rows]])  # in the order of _cost_keys
         return {key.replace("latency_ms:", "latency:"): columns[:, j].tolist() for j, key in enumerate(self._cost_keys)}
 
     def archs(self) -> list[Architecture]:
