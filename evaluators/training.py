@@ -1,0 +1,365 @@
+"""The ``train`` evaluator: trains each architecture on a dataset's training split at a fidelity budget and scores it
+on the validation split.
+
+The fidelity is a number of ``epochs`` and a ``fraction`` of the training split (a stratified subset: the first
+examples of the split, so the subset for a smaller fraction is part of the one for a larger fraction). Training is
+SGD with Nesterov momentum and weight decay, the learning rate annealed to zero by a cosine schedule over the
+budget's steps (the NAS-Bench-201 recipe), and cross-entropy, optionally with label smoothing. After training, the
+BatchNorm statistics are re-estimated on training examples, since a short training leaves them behind the weights.
+
+Runs are seeded and, on the CPU with a given number of threads, bit-for-bit deterministic: each architecture's weight
+initialization and data order come from a seed derived from the evaluator's seed and the architecture's id, so a
+result does not depend on the batch it was evaluated in or on what ran before; the global torch RNG state and thread
+count are left as they were. (Another thread count changes the order of floating-point sums, so the last digits.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from evaluators.data import load_dataset
+from nas import (
+    Architecture,
+    EvalResult,
+    Evaluator,
+    InvalidArchitectureError,
+    InvalidOptionError,
+    Provenance,
+    SearchSpace,
+    create_space,
+)
+
+#: The keys of the ``budget`` that `TrainEvaluator.evaluate` accepts.
+BUDGET_KEYS = ("epochs", "fraction")
+#: Examples per forward pass when no gradients are kept (validation, BatchNorm recalibration).
+_EVAL_BATCH = 1000
+#: At most this many training examples re-estimate the BatchNorm statistics after training.
+RECALIBRATION_EXAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How much training one evaluation gets: passes over the data and the share of the training split used."""
+
+    epochs: int
+    fraction: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"epochs": self.epochs, "fraction": self.fraction}
+
+
+class _Diverged(Exception):
+    """The training loss became NaN or infinite; the message says where."""
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check(ok: bool, option: str, value: Any, accepted: str) -> None:
+    if not ok:
+        raise InvalidOptionError(f"train evaluator option {option}={value!r} is invalid; expected {accepted}")
+
+
+class TrainEvaluator(Evaluator):
+    """Trains each architecture from scratch and reports its validation accuracy.
+
+    Metrics: ``accuracy`` (a fraction in [0, 1]) and ``loss`` (mean cross-entropy) on the validation split; the test
+    split is never used. Costs: ``macs`` and ``params`` from ``space.cost``. Provenance: the fidelity (``epochs``,
+    ``fraction``), the seed, the wall time and, in its details, the dataset, the training and validation examples
+    used, the threads, the last epoch's mean training loss and, with ``keep_weights``, the weights' path.
+
+    A run whose training loss becomes NaN or infinite, an architecture outside the space, and an error raised by
+    torch during training are failed results with the reason; the rest of the batch still evaluates.
+
+    Args:
+        space: a `SearchSpace` built for the dataset's input shape and number of classes, or a registered space name,
+            then created for them.
+        dataset: a dataset name (``"digits"``, ``"fashion-mnist"``), a ``.npz`` file or an image folder; see
+            `evaluators.data.load_dataset`.
+        data_dir: where to find ``fashion-mnist``; ``None`` reads ``NAS_DATA_DIR``.
+        train_size, val_size: keep only a stratified subset of this many training / validation examples.
+        split_seed: the seed of the train / validation / test split, apart from ``seed`` so that runs with different
+            seeds score on the same validation examples.
+        epochs: default number of epochs (a positive integer).
+        fraction: default share of the training split used, in (0, 1].
+        batch_size: training examples per step; the last step of an epoch also takes the remainder.
+        lr: peak learning rate of the cosine schedule.
+        momentum: SGD momentum (Nesterov when positive), in [0, 1).
+        weight_decay: L2 penalty applied by SGD, at least 0.
+        label_smoothing: of the training loss, in [0, 1); the validation loss is plain cross-entropy.
+        recalibrate_bn: after training, re-estimate the BatchNorm running statistics as plain averages over (up to
+            `RECALIBRATION_EXAMPLES` of) the training examples used: after a short training the running averages lag
+            far behind the weights, which makes validation accuracy noisy.
+        seed: each architecture's run is seeded from this and its ``arch_id``.
+        threads: torch intra-op threads while evaluating; default all CPUs available to the process, which is the
+            fastest on an otherwise idle machine (2 threads train 1.6x faster than 1 on 2 cores). Where other CPU-bound
+            work shares the cores (another job, or evaluations run in parallel), give each evaluation fewer threads:
+            more threads than free cores make every step wait for a descheduled thread (up to 15x slower on 2 cores).
+        keep_weights: a directory (created if needed) where each trained network is saved as ``<arch_id>.pt``
+            (its ``state_dict``) next to ``<arch_id>.json`` (the architecture); ``None`` keeps nothing.
+
+    Example:
+        >>> evaluator = nas.create_evaluator("train", space="resnet20-pooling", dataset="digits")  # doctest: +SKIP
+        >>> arch = evaluator.space.sample(0)  # doctest: +SKIP
+        >>> (result,) = evaluator.evaluate([arch], budget={"epochs": 1, "fraction": 0.5})  # doctest: +SKIP
+        >>> result.metrics["accuracy"], result.provenance.details["train_examples"]  # doctest: +SKIP
+        (0.827..., 540)
+    """
+
+    name: ClassVar[str] = "train"
+
+    def __init__(
+        self,
+        space: SearchSpace | str,
+        dataset: str | Path = "digits",
+        data_dir: str | Path | None = None,
+        *,
+        train_size: int | None = None,
+        val_size: int | None = None,
+        split_seed: int = 0,
+        epochs: int = 2,
+        fraction: float = 1.0,
+        batch_size: int = 64,
+        lr: float = 0.05,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        label_smoothing: float = 0.0,
+        recalibrate_bn: bool = True,
+        seed: int = 0,
+        threads: int | None = None,
+        keep_weights: str | Path | None = None,
+    ) -> None:
+        _check(_is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "a positive integer")
+        _check(_is_number(lr) and lr > 0, "lr", lr, "a positive number")
+        _check(_is_number(momentum) and 0 <= momentum < 1, "momentum", momentum, "a number in [0, 1)")
+        _check(_is_number(weight_decay) and weight_decay >= 0, "weight_decay", weight_decay, "a number >= 0")
+        _check(
+            _is_number(label_smoothing) and 0 <= label_smoothing < 1,
+            "label_smoothing",
+            label_smoothing,
+            "a number in [0, 1)",
+        )
+        _check(isinstance(recalibrate_bn, bool), "recalibrate_bn", recalibrate_bn, "True or False")
+        _check(_is_int(seed), "seed", seed, "an integer")
+        _check(_is_int(split_seed), "split_seed", split_seed, "an integer")
+        _check(threads is None or (_is_int(threads) and threads >= 1), "threads", threads, "a positive integer")
+        self.data = load_dataset(dataset, data_dir, split_seed, train_size=train_size, val_size=val_size)
+        task = f"input_shape={self.data.input_shape}, num_classes={self.data.num_classes}"
+        if isinstance(space, str):
+            space = create_space(space, input_shape=self.data.input_shape, num_classes=self.data.num_classes)
+        elif not isinstance(space, SearchSpace):
+            raise InvalidOptionError(
+                f"train evaluator option space must be a SearchSpace or a registered space name; "
+                f"got {type(space).__name__}"
+            )
+        elif (space.input_shape, space.num_classes) != (self.data.input_shape, self.data.num_classes):
+            raise InvalidOptionError(
+                f"space {space.name!r} is built for input_shape={space.input_shape}, num_classes={space.num_classes}; "
+                f"dataset {self.data.name!r} has {task}: create the space for the dataset's task"
+            )
+        self.space = space
+        self.batch_size = batch_size
+        self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
+        self.label_smoothing = float(label_smoothing)
+        self.recalibrate_bn = recalibrate_bn
+        self.seed = seed
+        self.threads = available_cpus() if threads is None else threads
+        self.keep_weights = None if keep_weights is None else Path(keep_weights).expanduser()
+        if self.keep_weights is not None:
+            try:
+                self.keep_weights.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise InvalidOptionError(
+                    f"train evaluator option keep_weights={str(keep_weights)!r} is not a usable directory ({error})"
+                ) from error
+        self._train_x, self._train_y = torch.from_numpy(self.data.train.x), torch.from_numpy(self.data.train.y)
+        self._val_x, self._val_y = torch.from_numpy(self.data.val.x), torch.from_numpy(self.data.val.y)
+        self.fidelity = self._fidelity(epochs, fraction, "option")
+
+    def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
+        """Train and score each architecture, in order.
+
+        Args:
+            archs: the architectures of `space` to evaluate.
+            budget: overrides of the default fidelity, with the keys of `BUDGET_KEYS`: ``epochs`` (a positive
+                integer) and ``fraction`` (in (0, 1]); e.g. ``{"epochs": 2, "fraction": 0.5}``.
+
+        Raises:
+            InvalidOptionError: for an unknown budget key or a value out of range (before anything is trained).
+        """
+        budget = budget or {}
+        unknown = sorted(set(budget) - set(BUDGET_KEYS))
+        if unknown:
+            raise InvalidOptionError(
+                f"unknown budget key{'s' if len(unknown) > 1 else ''} {', '.join(map(str, unknown))} for the train "
+                "evaluator; accepted: epochs (a positive integer), fraction (of the training split, in (0, 1])"
+            )
+        default = self.fidelity
+        fidelity = self._fidelity(
+            budget.get("epochs", default.epochs), budget.get("fraction", default.fraction), "budget"
+        )
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return [self._evaluate_one(arch, fidelity) for arch in archs]
+        finally:
+            torch.set_num_threads(previous)
+
+    def _fidelity(self, epochs: Any, fraction: Any, what: str) -> Fidelity:
+        """The fidelity of ``epochs`` and ``fraction``, checked; ``what`` names their origin in errors."""
+        if not (_is_number(epochs) and epochs >= 1 and float(epochs).is_integer()):
+            raise InvalidOptionError(
+                f"train evaluator {what} epochs={epochs!r} is invalid; expected a positive integer"
+            )
+        if not (_is_number(fraction) and 0 < fraction <= 1):
+            raise InvalidOptionError(
+                f"train evaluator {what} fraction={fraction!r} is invalid; expected a share of the training split "
+                "in (0, 1]"
+            )
+        fidelity = Fidelity(int(epochs), float(fraction))
+        used = self._train_examples(fidelity)
+        if used < 2:
+            raise InvalidOptionError(
+                f"train evaluator {what} fraction={fraction!r} leaves {used} of the {len(self._train_y)} training "
+                "examples; at least 2 are needed"
+            )
+        return fidelity
+
+    def _train_examples(self, fidelity: Fidelity) -> int:
+        return max(1, round(fidelity.fraction * len(self._train_y)))
+
+    def arch_seed(self, arch: Architecture) -> int:
+        """The seed of ``arch``'s run, derived from the evaluator's seed and the architecture's id."""
+        digest = hashlib.sha256(f"{self.seed}/{arch.arch_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "little") >> 1  # fits torch's signed 64-bit seeds
+
+    def _evaluate_one(self, arch: Architecture, fidelity: Fidelity) -> EvalResult:
+        start = time.perf_counter()
+        n = self._train_examples(fidelity)
+        details: dict[str, Any] = {
+            "dataset": self.data.name,
+            "train_examples": n,
+            "val_examples": len(self._val_y),
+            "threads": self.threads,
+        }
+
+        def provenance() -> Provenance:
+            return Provenance(self.name, fidelity.to_dict(), self.seed, time.perf_counter() - start, details)
+
+        try:
+            cost = self.space.cost(arch)  # validates the architecture first
+        except InvalidArchitectureError as error:
+            return EvalResult.failed(arch, str(error), provenance())
+        seed = self.arch_seed(arch)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(seed)  # weight initialization (and any dropout)
+                model = self.space.build(arch)
+                shuffle = torch.Generator().manual_seed(seed ^ 0x5EED)
+                details["final_train_loss"] = self._train(model, n, fidelity.epochs, shuffle)
+                if self.recalibrate_bn:
+                    self._recalibrate(model, min(n, RECALIBRATION_EXAMPLES))
+            accuracy, loss = self._score(model)
+        except _Diverged as error:
+            return EvalResult.failed(arch, str(error), provenance())
+        except (RuntimeError, ValueError) as error:  # e.g. out of memory: this architecture fails, the batch goes on
+            return EvalResult.failed(arch, f"training raised {type(error).__name__}: {error}", provenance())
+        if not math.isfinite(loss):
+            return EvalResult.failed(arch, f"validation loss is {loss} after training", provenance())
+        if self.keep_weights is not None:
+            details["weights"] = str(self._save(model, arch))
+        return EvalResult(arch, {"accuracy": accuracy, "loss": loss}, cost.to_dict(), provenance())
+
+    def _train(self, model: nn.Module, n: int, epochs: int, shuffle: torch.Generator) -> float:
+        """Train ``model`` on the first ``n`` training examples; the last epoch's mean training loss."""
+        x, y = self._train_x[:n], self._train_y[:n]
+        steps = max(1, n // self.batch_size)  # the last step takes the remainder: no example is dropped
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            nesterov=self.momentum > 0,
+        )
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps * epochs)
+        model.train()
+        total = 0.0
+        for epoch in range(1, epochs + 1):
+            order = torch.randperm(n, generator=shuffle)
+            total = 0.0
+            for step in range(steps):
+                batch = order[step * self.batch_size : (step + 1) * self.batch_size if step < steps - 1 else n]
+                loss = F.cross_entropy(model(x[batch]), y[batch], label_smoothing=self.label_smoothing)
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise _Diverged(
+                        f"training diverged: the loss became {value} at epoch {epoch} of {epochs}, step {step + 1} "
+                        f"of {steps} (lr={self.lr})"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total += value * len(batch)
+        return total / n
+
+    @torch.no_grad()
+    def _recalibrate(self, model: nn.Module, n: int) -> None:
+        """Replace the BatchNorm running statistics by their averages over the first ``n`` training examples."""
+        norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # an equally weighted average over the batches, which are of (nearly) equal sizes
+        model.train()
+        for batch in torch.arange(n).tensor_split(math.ceil(n / _EVAL_BATCH)):
+            model(self._train_x[batch])
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+
+    @torch.no_grad()
+    def _score(self, model: nn.Module) -> tuple[float, float]:
+        """Accuracy and mean cross-entropy of ``model`` on the validation split."""
+        model.eval()
+        correct, loss = 0, 0.0
+        for start in range(0, len(self._val_y), _EVAL_BATCH):
+            x, y = self._val_x[start : start + _EVAL_BATCH], self._val_y[start : start + _EVAL_BATCH]
+            logits = model(x)
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += int((logits.argmax(1) == y).sum())
+        return correct / len(self._val_y), loss / len(self._val_y)
+
+    def _save(self, model: nn.Module, arch: Architecture) -> Path:
+        """Write ``<arch_id>.pt`` (the state_dict, atomically) and ``<arch_id>.json``; the weights' path."""
+        assert self.keep_weights is not None
+        path = self.keep_weights / f"{arch.arch_id}.pt"
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save(model.state_dict(), partial)
+        os.replace(partial, path)
+        path.with_suffix(".json").write_text(arch.to_json() + "\n")
+        return path
