@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from nas.cost import Cost
+from nas.encodings import ENCODINGS, Encoder, KnownCosts, space_costs
 from nas.errors import (
     ExportMismatchError,
     InvalidArchitectureError,
@@ -36,8 +37,10 @@ from nas.evaluation import (
 from nas.export import check_onnx, export_onnx
 from nas.latency import Backend, Latency, measure_latency
 from nas.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
+from nas.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
+from nas.ranking import RankAgreement, agreement, rank_agreement
 from nas.registry import Registry
-from nas.space import Architecture, Choice, SearchSpace, Seed
+from nas.space import Architecture, CellGraph, Choice, SearchSpace, Seed
 from nas.spaces import SPACES, create_space, list_spaces, register_space
 from nas.strategies import (
     STRATEGIES,
@@ -55,22 +58,27 @@ from nas.strategies import (
 )
 
 __all__ = [
+    "ENCODINGS",
     "EVALUATORS",
+    "PREDICTORS",
     "SPACES",
     "STRATEGIES",
     "Architecture",
     "Backend",
+    "CellGraph",
     "Choice",
     "Constrained",
     "Cost",
     "DedupKey",
     "Deduplicated",
     "Direction",
+    "Encoder",
     "EvalResult",
     "Evaluator",
     "ExportMismatchError",
     "InvalidArchitectureError",
     "InvalidOptionError",
+    "KnownCosts",
     "Latency",
     "LocalSearch",
     "MissingDataError",
@@ -79,9 +87,12 @@ __all__ = [
     "Objective",
     "OptunaStrategy",
     "ParetoFront",
+    "Prediction",
+    "Predictor",
     "PredictorGuided",
     "Provenance",
     "RandomStrategy",
+    "RankAgreement",
     "Registry",
     "RegularizedEvolution",
     "SearchSpace",
@@ -89,8 +100,10 @@ __all__ = [
     "Status",
     "Strategy",
     "UnknownNameError",
+    "agreement",
     "check_onnx",
     "create_evaluator",
+    "create_predictor",
     "create_space",
     "create_strategy",
     "export_onnx",
@@ -99,7 +112,10 @@ __all__ = [
     "measure_latency",
     "non_dominated_sort",
     "pareto_mask",
+    "rank_agreement",
     "register_evaluator",
+    "register_predictor",
     "register_space",
     "register_strategy",
+    "space_costs",
 ]

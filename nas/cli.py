@@ -12,9 +12,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from nas.bench import bench_nb201
+from nas.bench import bench_nb201, bench_predictors
 from nas.errors import NASError
 from nas.latency import Backend, measure_latency
+from nas.predictors import PREDICTORS
 from nas.space import SearchSpace
 from nas.spaces import create_space, list_spaces
 
@@ -215,18 +216,29 @@ def measure_command(
         console.print(table)
 
 
+def _nb201_options(data: str) -> Any:
+    """The options every NAS-Bench-201 benchmark shares: where its data lies (``data`` says what) and the dataset."""
+
+    def decorate(func: Any) -> Any:
+        func = click.option(
+            "--dataset",
+            type=click.Choice(["cifar10", "cifar100", "imagenet16-120"]),
+            default="cifar10",
+            show_default=True,
+        )(func)
+        help_text = f"Folder with {data} [NAS_DATA_DIR]."
+        return click.option("--data-dir", type=click.Path(file_okay=False), help=help_text)(func)
+
+    return decorate
+
+
 @cli.group("bench")
 def bench_group() -> None:
     """Benchmark strategies against exact ground truth."""
 
 
 @bench_group.command("nb201")
-@click.option(
-    "--data-dir", type=click.Path(file_okay=False), help="Folder with the NAS-Bench-201 tables [NAS_DATA_DIR]."
-)
-@click.option(
-    "--dataset", type=click.Choice(["cifar10", "cifar100", "imagenet16-120"]), default="cifar10", show_default=True
-)
+@_nb201_options("the NAS-Bench-201 tables")
 @click.option(
     "--objectives",
     default="accuracy",
@@ -258,6 +270,35 @@ def bench_nb201_command(
             else (row["hv_ratio"]["median"], row["front_recovery"]["median"])
         )
         table.add_row(row["strategy"], *(f"{x:.4f}" for x in shown), f"{row['ask_tell_ms']['median']:.2f}")
+    console.print(table)
+
+
+@bench_group.command("predictors")
+@_nb201_options("the NAS-Bench-201 tables")
+@click.option("--train-size", type=click.IntRange(min=2), default=100, show_default=True, help="Training cells.")
+@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True, help="Training samples drawn.")
+@click.option("--predictors", default="all", show_default=True, help="Comma-separated registered predictors, or all.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_predictors_command(
+    data_dir: str | None, dataset: str, train_size: int, seeds: int, predictors: str, as_json: bool
+) -> None:
+    """Fit each predictor on random NAS-Bench-201 cells and rank all the other cells against the table."""
+    names = None if predictors == "all" else [PREDICTORS.get(p.strip()).name for p in predictors.split(",")]
+    row = bench_predictors(data_dir, dataset, train_size, seeds, names)
+    if as_json:
+        click.echo(json.dumps(row))
+        return
+    table = Table(
+        "predictor",
+        "Kendall tau mean",
+        "median",
+        "Spearman mean",
+        "fit s",
+        title=f"nb201 {dataset}: {train_size} training cells, tested on the rest, {seeds} seeds",
+    )
+    for name, tau in row["kendall_tau"].items():
+        figures = (tau["mean"], tau["median"], row["spearman"][name]["mean"], row["fit_seconds"][name]["mean"])
+        table.add_row(name, *(f"{x:.3f}" for x in figures))
     console.print(table)
 
 

@@ -120,6 +120,21 @@ class Choice:
         return self.options.index(value)
 
 
+@dataclass(frozen=True)
+class CellGraph:
+    """A cell as a directed acyclic graph with an operation on each edge, for cell encodings (adjacency, paths).
+
+    Nodes are ``0 .. nodes - 1``, node 0 the input and the last node the output; ``edges`` holds
+    ``(source, target, operation)``; ``operations`` lists every operation an edge can carry, and ``zero`` the one
+    that means "no edge" (if any).
+    """
+
+    nodes: int
+    edges: tuple[tuple[int, int, str], ...]
+    operations: tuple[str, ...]
+    zero: str | None = None
+
+
 class SearchSpace(ABC):
     """A family of networks for one task (input shape, number of classes).
 
@@ -206,6 +221,10 @@ class SearchSpace(ABC):
         """The representative of the architectures that compute the same function as ``arch``."""
         self.validate(arch)
         return arch
+
+    def cell(self, arch: Architecture) -> CellGraph | None:
+        """``arch`` as a `CellGraph`, for cell-based spaces; None (the default) for others."""
+        return None
 
     def active_dimensions(self, arch: Architecture) -> tuple[Choice, ...]:
         """The dimensions whose choice shapes ``arch``'s network (all by default); `mutate` and `neighbours` change

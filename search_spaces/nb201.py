@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from nas import Architecture, Choice, Cost, InvalidArchitectureError, InvalidOptionError, SearchSpace
+from nas import Architecture, CellGraph, Choice, Cost, InvalidArchitectureError, InvalidOptionError, SearchSpace
 from nas.cost import batchnorm, conv2d, linear
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -153,6 +153,11 @@ class NB201Space(SearchSpace):
     def ops(self, arch: Architecture) -> dict[tuple[int, int], str]:
         """The operation on each edge ``(to, from)``."""
         return {(to, frm): str(arch.choices[edge_name(to, frm)]) for to, frm in EDGES}
+
+    def cell(self, arch: Architecture) -> CellGraph:
+        """The cell: 4 nodes, one operation per edge, ``none`` for no edge."""
+        ops = self.ops(arch)
+        return CellGraph(4, tuple((frm, to, ops[(to, frm)]) for to, frm in EDGES), OPS, "none")
 
     def build(self, arch: Architecture) -> nn.Module:
         self.validate(arch)

@@ -6,7 +6,7 @@ from nas.strategies._base import STRATEGIES, Strategy, create_strategy, register
 from nas.strategies._evolution import RegularizedEvolution
 from nas.strategies._local_search import LocalSearch
 from nas.strategies._optuna import OptunaStrategy
-from nas.strategies._predictor import KnownCosts, PredictorGuided, space_costs
+from nas.strategies._predictor import PredictorGuided
 from nas.strategies._random import RandomStrategy
 from nas.strategies._wrappers import Constrained, DedupKey, Deduplicated
 
@@ -15,7 +15,6 @@ __all__ = [
     "Constrained",
     "DedupKey",
     "Deduplicated",
-    "KnownCosts",
     "LocalSearch",
     "OptunaStrategy",
     "PredictorGuided",
@@ -24,5 +23,4 @@ __all__ = [
     "Strategy",
     "create_strategy",
     "register_strategy",
-    "space_costs",
 ]

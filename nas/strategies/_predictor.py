@@ -2,46 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from nas.encodings import KnownCosts, space_costs
 from nas.errors import InvalidOptionError
 from nas.evaluation import EvalResult, Objective
+from nas.predictors import Predictor, create_predictor
 from nas.space import Architecture, SearchSpace
 from nas.strategies._acquisition import chebyshev, expected_hypervolume_improvement, expected_improvement
 from nas.strategies._base import Strategy, register_strategy
 from nas.strategies._ranking import best_indices
-from nas.strategies._surrogate import GaussianProcess, one_hot
 
-#: Costs known without an evaluation, by objective name (``macs``, ``latency:pixel3``), for a list of architectures.
-KnownCosts = Callable[[Sequence[Architecture]], Mapping[str, Sequence[float]]]
-
-#: How many random architectures fix the scale of the cost features (the same for every seed).
-_SCALING_SAMPLE = 256
 #: The random candidates form this many chunks, one of which is replaced per proposal.
 _CHUNKS = 10
 
 
-def space_costs(space: SearchSpace) -> KnownCosts:
-    """MACs and parameters from the space's analytic cost model."""
-
-    def costs(archs: Sequence[Architecture]) -> dict[str, list[float]]:
-        counted = [space.cost(arch) for arch in archs]
-        return {"macs": [c.macs for c in counted], "params": [c.params for c in counted]}
-
-    return costs
-
-
 @register_strategy("predictor")
 class PredictorGuided(Strategy):
-    """Proposes the candidates a Gaussian process finds most promising.
+    """Proposes the candidates a surrogate model (a registered `Predictor`, a Gaussian process by default) finds
+    most promising.
 
-    Features of an architecture: the one-hot choices and the logarithms of the known costs of its canonical form, so
-    that architectures computing the same function (NAS-Bench-201 cells differing only where no data flows) share
-    them; the acquisition then prefers the cheapest of them.
-    Each objective that is not a known cost gets a Gaussian process; each proposal maximizes
+    The surrogate encodes the canonical form of each architecture (by default the predictor's encoding: path
+    statistics for cell spaces, one-hot choices for others, and the logarithms of the known costs), so architectures
+    computing the same function (NAS-Bench-201 cells differing only where no data flows) share their features; the
+    acquisition then prefers the cheapest of them. The objective that is not a known cost, or a scalarization of
+    several, is modelled; each proposal maximizes
 
     - with one objective, the expected improvement over the best value found;
     - with a metric against a known cost, the exact expected hypervolume improvement of the found front (reference:
@@ -56,7 +44,9 @@ class PredictorGuided(Strategy):
         initial: random proposals before the surrogate takes over (at least 2).
         candidates: random candidates scored for each proposal.
         known_costs: costs known without evaluation (default: MACs and parameters from the space's cost model).
-        refit_growth: the kernel's hyperparameters are refitted when the data has grown by this factor.
+        predictor: the registered predictor that models the metric; it must give an uncertainty worth trusting.
+        predictor_options: more options for it, e.g. ``{"encoding": ["onehot", "costs"]}`` or, for the Gaussian
+            process, ``{"refit_growth": 1.5}`` (its kernel is refitted when the data has grown by that factor).
     """
 
     def __init__(
@@ -67,27 +57,24 @@ class PredictorGuided(Strategy):
         initial: int = 5,
         candidates: int = 2000,
         known_costs: KnownCosts | None = None,
-        refit_growth: float = 1.2,
+        predictor: str = "gp",
+        predictor_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, objectives, seed)
-        if initial < 2 or candidates < 1 or refit_growth < 1:
+        if initial < 2 or candidates < 1:
             raise InvalidOptionError(
-                "predictor needs initial >= 2, candidates >= 1 and refit_growth >= 1; "
-                f"got {initial}, {candidates} and {refit_growth}"
+                f"predictor needs initial >= 2 and candidates >= 1; got {initial} and {candidates}"
             )
         self.initial, self.candidates = initial, candidates
         self.known_costs = known_costs or space_costs(space)
-        sample = space.sample_many(_SCALING_SAMPLE, 0)
-        self.cost_names = sorted(self.known_costs(sample[:1]))
-        logs = self._log_costs(sample)
-        self.cost_shift, self.cost_scale = logs.mean(axis=0), logs.std(axis=0) + 1e-12
+        self.cost_names = sorted(self.known_costs([space.sample(0)]))
         self.modelled = [o for o in self.objectives if o.name not in self.cost_names]
         if len(self.modelled) == 1 and len(self.objectives) <= 2:
             self.mode = "improvement" if len(self.objectives) == 1 else "hypervolume"
-            self.models = {self.modelled[0].name: GaussianProcess(refit_growth)}
         else:
             self.mode = "chebyshev"
-            self.models = {"chebyshev": GaussianProcess(refit_growth)}
+        options = {"known_costs": self.known_costs, "seed": 0 if seed is None else seed, **(predictor_options or {})}
+        self.model: Predictor = create_predictor(predictor, space, **options)
         self.results: list[EvalResult] = []
         self.proposed: set[str] = set()
         self._whole_space = list(space.enumerate()) if space.size() <= candidates else None
@@ -95,7 +82,7 @@ class PredictorGuided(Strategy):
         # pool changes gradually, its features are mostly cached, and (pool seed, step) restores it exactly.
         self._pool_seed, self._step = int(self.rng.integers(2**63)), 0
         self._chunks: dict[int, list[Architecture]] = {}
-        self._rows: dict[str, np.ndarray] = {}  # arch_id -> features followed by raw costs
+        self._costs: dict[str, np.ndarray] = {}  # arch_id -> known costs, in the order of cost_names
 
     # -- proposing ---------------------------------------------------------------------------------------------
     def ask(self, n: int) -> list[Architecture]:
@@ -118,8 +105,7 @@ class PredictorGuided(Strategy):
         self._step += 1
         if not pool:
             return []
-        features, costs = self._featurize(pool)
-        scores = self._acquisition(ok, features, costs)
+        scores = self._acquisition(ok, pool)
         return [pool[i] for i in np.argsort(-scores, kind="stable")[:n]]
 
     def _pool(self, ok: list[EvalResult]) -> list[Architecture]:
@@ -138,7 +124,7 @@ class PredictorGuided(Strategy):
         bounded = [o for o in self.objectives if o.bound is not None and o not in self.modelled]
         if not bounded or not archs:
             return archs
-        _, costs = self._featurize(archs)
+        costs = self._known(archs)
         return [a for i, a in enumerate(archs) if all(o.feasible(costs[o.name][i]) for o in bounded)]
 
     def _chunk(self, step: int) -> list[Architecture]:
@@ -150,34 +136,24 @@ class PredictorGuided(Strategy):
         return self._chunks[step]
 
     def _forget(self, pool: list[Architecture], ok: list[EvalResult]) -> None:
-        """Keep cached features only for the pool and the evaluated architectures."""
+        """Keep cached features and costs only for the pool and the evaluated architectures."""
         keep = {a.arch_id for a in pool} | {r.arch_id for r in ok}
-        self._rows = {key: row for key, row in self._rows.items() if key in keep}
+        self.model.encoder.forget(keep)
+        self._costs = {key: row for key, row in self._costs.items() if key in keep}
 
-    def _cost_matrix(self, archs: Sequence[Architecture]) -> np.ndarray:
-        known = self.known_costs(archs)
-        return np.array([known[n] for n in self.cost_names], dtype=float).T
-
-    def _log_costs(self, archs: Sequence[Architecture]) -> np.ndarray:
-        return np.log1p(np.abs(self._cost_matrix(archs)))
-
-    def _featurize(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Features (canonical one-hot choices, standardized log costs) and known costs of each architecture."""
-        new = list({a.arch_id: a for a in archs if a.arch_id not in self._rows}.values())
+    def _known(self, archs: Sequence[Architecture]) -> dict[str, np.ndarray]:
+        """The known costs of each architecture, by name (cached)."""
+        new = list({a.arch_id: a for a in archs if a.arch_id not in self._costs}.values())
         if new:
-            # Features describe the function computed, so the canonical form's costs: an isomorph that carries dead
-            # operations costs more but is not expected to be more accurate.
-            canonical = [self.space.canonical(a) for a in new]
-            logs = (self._log_costs(canonical) - self.cost_shift) / self.cost_scale
-            rows = np.hstack([one_hot(self.space, canonical), logs, self._cost_matrix(new)])
-            for arch, row in zip(new, rows, strict=True):
-                self._rows[arch.arch_id] = row
-        rows = np.array([self._rows[a.arch_id] for a in archs]).reshape(len(archs), -1)
-        width = len(self.cost_names)
-        return rows[:, :-width], {name: rows[:, j - width] for j, name in enumerate(self.cost_names)}
+            known = self.known_costs(new)
+            rows = np.array([known[n] for n in self.cost_names], dtype=float).T
+            self._costs.update((arch.arch_id, row) for arch, row in zip(new, rows, strict=True))
+        rows = np.array([self._costs[a.arch_id] for a in archs]).reshape(len(archs), -1)
+        return {name: rows[:, j] for j, name in enumerate(self.cost_names)}
 
-    def _acquisition(self, ok: list[EvalResult], features: np.ndarray, costs: Mapping[str, np.ndarray]) -> np.ndarray:
-        seen, seen_costs = self._featurize([r.arch for r in ok])
+    def _acquisition(self, ok: list[EvalResult], pool: list[Architecture]) -> np.ndarray:
+        seen = [r.arch for r in ok]
+        seen_costs = self._known(seen)
 
         def observed(objective: Objective) -> np.ndarray:  # to be maximized
             known = seen_costs.get(objective.name)
@@ -186,22 +162,25 @@ class PredictorGuided(Strategy):
         if self.mode == "improvement":
             (metric,) = self.modelled
             target = observed(metric)
-            mean, std = self.models[metric.name].fit(seen, target).predict(features)
-            return expected_improvement(mean, std, target.max())
+            predicted = self.model.fit(seen, target).predict(pool)
+            return expected_improvement(predicted.mean, predicted.std, target.max())
         if self.mode == "hypervolume":
             (metric,) = self.modelled
             (cost,) = (o for o in self.objectives if o is not metric)
             target = observed(metric)
-            mean, std = self.models[metric.name].fit(seen, target).predict(features)
-            seen_cost, pool_cost = -observed(cost), -cost.sign() * np.asarray(costs[cost.name], dtype=float)
+            predicted = self.model.fit(seen, target).predict(pool)
+            seen_cost = -observed(cost)
+            pool_cost = -cost.sign() * self._known(pool)[cost.name]
             floor = target.min() if metric.bound is None else metric.sign() * metric.bound
             reference = (float(floor), float(max(seen_cost.max(), pool_cost.max())))
-            return expected_hypervolume_improvement(mean, std, pool_cost, np.c_[target, seen_cost], reference)
+            return expected_hypervolume_improvement(
+                predicted.mean, predicted.std, pool_cost, np.c_[target, seen_cost], reference
+            )
         values = np.column_stack([observed(o) for o in self.objectives])
         low, span = values.min(axis=0), np.ptp(values, axis=0) + 1e-12
         target = chebyshev((values - low) / span, self.rng.dirichlet(np.ones(len(self.objectives))))
-        mean, std = self.models["chebyshev"].fit(seen, target).predict(features)
-        return expected_improvement(mean, std, target.max())
+        predicted = self.model.fit(seen, target).predict(pool)
+        return expected_improvement(predicted.mean, predicted.std, target.max())
 
     # -- learning and state --------------------------------------------------------------------------------------
     def tell(self, results: Sequence[EvalResult]) -> None:
@@ -214,7 +193,7 @@ class PredictorGuided(Strategy):
             "results": [r.to_dict() for r in self.results],
             "proposed": sorted(self.proposed),
             "pool": [self._pool_seed, self._step],
-            "models": {name: [m.theta, m.fitted_on] for name, m in self.models.items()},
+            "model": self.model.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -223,5 +202,4 @@ class PredictorGuided(Strategy):
         self.proposed = set(state["proposed"])
         self._pool_seed, self._step = state["pool"]
         self._chunks = {}
-        for name, (theta, fitted_on) in state["models"].items():
-            self.models[name].theta, self.models[name].fitted_on = theta, fitted_on
+        self.model.load_state_dict(state["model"])

@@ -28,7 +28,9 @@ class RankAgreement:
         return asdict(self)
 
 
-def agreement(cheap: Sequence[float], truth: Sequence[float], top_k: int = 10) -> RankAgreement:
+def agreement(
+    cheap: Sequence[float] | np.ndarray, truth: Sequence[float] | np.ndarray, top_k: int = 10
+) -> RankAgreement:
     """Kendall's tau-b, Spearman's rho and precision@k between two scorings of the same architectures."""
     cheap_values, true_values = np.asarray(cheap, dtype=float), np.asarray(truth, dtype=float)
     if cheap_values.shape != true_values.shape or cheap_values.ndim != 1 or len(cheap_values) < 2:

@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import kendalltau
 
 import nas
-from evaluators.ranking import agreement, rank_agreement
+from nas import agreement, rank_agreement
 
 
 def test_agreement_figures_by_hand():
