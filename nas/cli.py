@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from nas.bench import bench_nb201, bench_predictors
+from nas.bench import BENCH_PROXIES, bench_nb201, bench_predictors, bench_proxies
 from nas.errors import NASError
 from nas.latency import Backend, measure_latency
 from nas.predictors import PREDICTORS
@@ -300,6 +301,74 @@ def bench_predictors_command(
         figures = (tau["mean"], tau["median"], row["spearman"][name]["mean"], row["fit_seconds"][name]["mean"])
         table.add_row(name, *(f"{x:.3f}" for x in figures))
     console.print(table)
+
+
+@bench_group.command("proxies")
+@_nb201_options("the NAS-Bench-201 table, the published scores and Fashion-MNIST")
+@click.option("--proxies", default=",".join(BENCH_PROXIES), show_default=True, help="Comma-separated proxies to score.")
+@click.option(
+    "--proxy-data",
+    default="fashion-mnist",
+    show_default=True,
+    help="Dataset of the data-dependent proxies' minibatch, fitted to the network's input shape.",
+)
+@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True, help="Minibatch size.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weights and the minibatch.")
+@click.option("--limit", type=click.IntRange(min=2), help="Score only the first N published cells (quick checks).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_proxies_command(
+    data_dir: str | None,
+    dataset: str,
+    proxies: str,
+    proxy_data: str,
+    batch_size: int,
+    seed: int,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Score NAS-Bench-Suite-Zero's sample of NAS-Bench-201 cells with each zero-cost proxy; rank them against the
+    published scores and the table's test accuracy."""
+
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"proxies: {done}/{total} cells ({time.perf_counter() - start:.0f} s)", err=True)
+
+    row = bench_proxies(
+        data_dir,
+        dataset,
+        [p.strip() for p in proxies.split(",") if p.strip()],
+        proxy_dataset=proxy_data,
+        batch_size=batch_size,
+        seed=seed,
+        limit=limit,
+        progress=progress,
+    )
+    if as_json:
+        click.echo(json.dumps(row))
+        return
+    table = Table(
+        "proxy",
+        "data",
+        "Spearman vs published",
+        "Kendall vs accuracy",
+        "published: Kendall vs accuracy",
+        title=f"zero-cost proxies, nb201 {dataset}: {row['cells']} published cells, {row['wall_time_s']:.0f} s",
+    )
+    for proxy, rho in row["spearman_vs_published"].items():
+        table.add_row(
+            proxy,
+            "none" if proxy in row["data_free"] else row["proxy_data"]["dataset"],
+            f"{rho:.4f}",
+            f"{row['kendall_vs_accuracy'][proxy]:.4f}",
+            f"{row['published_kendall_vs_accuracy'][proxy]:.4f}",
+        )
+    console.print(table)
+    data = row["proxy_data"]
+    console.print(
+        f"data-dependent proxies: {data['batch_size']} {data['dataset']} training images ({data['input']}); "
+        f"the published scores used {data['published_scores_used']}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,7 +1,8 @@
-"""The benchmarks behind ``nas bench``: search strategies (``nb201``) and performance predictors
-(``predictors``), each against NAS-Bench-201's exact ground truth."""
+"""The benchmarks behind ``nas bench``: search strategies (``nb201``), zero-cost proxies (``proxies``) and
+performance predictors (``predictors``), each against NAS-Bench-201's exact ground truth."""
 
 from nas.bench._predictors import bench_predictors
+from nas.bench._proxies import BENCH_PROXIES, bench_proxies
 from nas.bench._search import (
     OPTUNA_BASELINES,
     Problem,
@@ -14,12 +15,14 @@ from nas.bench._search import (
 )
 
 __all__ = [
+    "BENCH_PROXIES",
     "OPTUNA_BASELINES",
     "Problem",
     "Run",
     "Scorer",
     "bench_nb201",
     "bench_predictors",
+    "bench_proxies",
     "make_strategy",
     "search",
     "strategy_names",
