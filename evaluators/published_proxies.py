@@ -17,13 +17,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from evaluators.tabular import _TASKS, resolve_data_dir
+from evaluators.tabular import locate, resolve_data_dir, task_space
 from nas import (
     Architecture,
     EvalResult,
     Evaluator,
     InvalidArchitectureError,
-    InvalidOptionError,
     MissingDataError,
     Provenance,
 )
@@ -78,10 +77,7 @@ def from_naslib_key(space: NB201Space, key: str) -> Architecture:
 
 def read_published(root: Path, dataset: str) -> dict[str, dict[str, Any]]:
     """The file's records of ``dataset`` (the file's spelling), checked for the scores of `PUBLISHED_PROXIES`."""
-    tried = [root / PATH, root / PATH.name]
-    path = next((p for p in tried if p.is_file()), None)
-    if path is None:
-        raise MissingDataError(f"{PATH.name} not found at {tried[0]} or {tried[1]}; put there {_DESCRIPTION}")
+    path = locate(root, PATH, _DESCRIPTION)
     try:
         records = json.loads(path.read_text())[dataset]
         for record in records.values():
@@ -118,15 +114,7 @@ class PublishedProxiesEvaluator(Evaluator):
     def __init__(
         self, dataset: str = "cifar10", data_dir: str | Path | None = None, space: NB201Space | None = None
     ) -> None:
-        key = str(dataset).lower()
-        if key not in DATASET_KEYS:
-            raise InvalidOptionError(
-                f"unknown dataset {dataset!r} for {self.name}; choose one of {', '.join(DATASET_KEYS)}"
-            )
-        task = _TASKS[key]
-        space = NB201Space(task.input_shape, task.num_classes) if space is None else space
-        if not isinstance(space, NB201Space):
-            raise InvalidOptionError(f"space must be an NB201Space; got {type(space).__name__}")
+        key, space = task_space(self.name, dataset, space)
         records = read_published(resolve_data_dir(data_dir), DATASET_KEYS[key])
         self.dataset = key
         self.space = space

@@ -77,12 +77,7 @@ class _Table:
 
     def read(self, root: Path, columns: Sequence[str], rows: int) -> pd.DataFrame:
         """The table under ``root`` (in its folder or directly there), checked for ``columns`` and ``rows``."""
-        tried = [root / self.path, root / self.path.name]
-        path = next((p for p in tried if p.is_file()), None)
-        if path is None:
-            raise MissingDataError(
-                f"{self.path.name} not found at {tried[0]} or {tried[1]}; put there {self.description}"
-            )
+        path = locate(root, self.path, self.description)
         frame = pd.read_csv(path)
         missing = [c for c in (self.key, *columns) if c not in frame.columns]
         problems = [f"lacks the columns {', '.join(missing)}"] if missing else []
@@ -106,6 +101,33 @@ _LATENCY = _Table(
     "the NAS-Bench-201 latency table with the columns arch_str and one per device, row i = NAS-Bench-201 index i "
     "(built from data/nasbench201/latency/*.pt of the HayeonLee/HELP repository)",
 )
+
+
+def locate(root: Path, path: PurePosixPath, description: str) -> Path:
+    """The file ``path`` under ``root``, in its folder or directly there; the error says what to put where."""
+    tried = [root / path, root / path.name]
+    found = next((p for p in tried if p.is_file()), None)
+    if found is None:
+        raise MissingDataError(f"{path.name} not found at {tried[0]} or {tried[1]}; put there {description}")
+    return found
+
+
+def task_space(evaluator: str, dataset: str, space: NB201Space | None) -> tuple[str, NB201Space]:
+    """The benchmark dataset's name (lower case) and the `NB201Space` of its task: ``space`` if it is built for
+    that task, else a new one; errors name what ``evaluator`` accepts."""
+    key = str(dataset).lower()
+    task = _TASKS.get(key)
+    if task is None:
+        raise InvalidOptionError(f"unknown dataset {dataset!r} for {evaluator}; choose one of {', '.join(DATASETS)}")
+    space = NB201Space(task.input_shape, task.num_classes) if space is None else space
+    if not isinstance(space, NB201Space):
+        raise InvalidOptionError(f"space must be an NB201Space; got {type(space).__name__}")
+    if (space.input_shape, space.num_classes) != (task.input_shape, task.num_classes):
+        raise InvalidOptionError(
+            f"space is built for input_shape={space.input_shape}, num_classes={space.num_classes}; {dataset} "
+            f"needs input_shape={task.input_shape}, num_classes={task.num_classes}"
+        )
+    return key, space
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
@@ -149,24 +171,12 @@ class NB201TableEvaluator(Evaluator):
         devices: str | Sequence[str] | None = None,
         space: NB201Space | None = None,
     ) -> None:
-        key = str(dataset).lower()
-        task = _TASKS.get(key)
-        if task is None:
-            raise InvalidOptionError(
-                f"unknown dataset {dataset!r} for {self.name}; choose one of {', '.join(DATASETS)}"
-            )
+        key, space = task_space(self.name, dataset, space)
+        task = _TASKS[key]
         chosen = DEVICES if devices is None else (devices,) if isinstance(devices, str) else tuple(devices)
         unknown = [d for d in chosen if d not in DEVICES]
         if unknown:
             raise InvalidOptionError(f"unknown devices {unknown} for {self.name}; choose from {', '.join(DEVICES)}")
-        space = NB201Space(task.input_shape, task.num_classes) if space is None else space
-        if not isinstance(space, NB201Space):
-            raise InvalidOptionError(f"space must be an NB201Space; got {type(space).__name__}")
-        if (space.input_shape, space.num_classes) != (task.input_shape, task.num_classes):
-            raise InvalidOptionError(
-                f"space is built for input_shape={space.input_shape}, num_classes={space.num_classes}; {dataset} "
-                f"needs input_shape={task.input_shape}, num_classes={task.num_classes}"
-            )
         root = resolve_data_dir(data_dir)
         accuracy = _ACCURACY.read(root, [task.column], space.size())
         strings = accuracy[_ACCURACY.key].astype(str)
