@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from nas.config import ExperimentConfig, load_config
 from nas.cost import Cost
 from nas.encodings import ENCODINGS, Encoder, KnownCosts, space_costs
 from nas.errors import (
@@ -75,6 +76,7 @@ __all__ = [
     "Encoder",
     "EvalResult",
     "Evaluator",
+    "ExperimentConfig",
     "ExportMismatchError",
     "InvalidArchitectureError",
     "InvalidOptionError",
@@ -109,6 +111,7 @@ __all__ = [
     "export_onnx",
     "hypervolume",
     "list_spaces",
+    "load_config",
     "measure_latency",
     "non_dominated_sort",
     "pareto_mask",

@@ -1,0 +1,206 @@
+"""Experiment configs: the YAML a user writes to describe a search, validated before anything runs.
+
+Example (``experiments/quickstart.yaml``)::
+
+    name: quickstart
+    seed: 0
+    space: {name: resnet20-pooling}
+    dataset: {name: digits}
+    evaluator: {name: train, options: {epochs: 1}}
+    objectives: [accuracy, macs]
+    strategy: {name: predictor}
+    budget: {evaluations: 40, wall_time_s: 300}
+
+An error names the path of the bad key, what was given and what is accepted, e.g.
+``quickstart.yaml: budget.evaluations: got 0; must be a positive integer``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nas.errors import InvalidOptionError, MissingDataError
+from nas.evaluation import EVALUATORS, Objective
+from nas.registry import Registry
+from nas.spaces import SPACES
+from nas.strategies import STRATEGIES
+
+ExportFormat = Literal["state_dict", "torchscript", "onnx"]
+#: Formats `nas export` writes.
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("state_dict", "torchscript", "onnx")
+
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    """A part of the config: unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Named(_Section):
+    """A registered component: its name and its constructor options."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _registered(registry: Registry[Any], value: Named) -> Named:
+    if value.name not in registry.names():
+        raise ValueError(f"unknown {registry.kind} {value.name!r}; registered: {', '.join(registry.names())}")
+    return value
+
+
+class DatasetConfig(_Section):
+    """The task's data: a dataset name (``digits``, ``fashion-mnist``), an ``.npz`` file or an image folder."""
+
+    name: str = "digits"
+    data_dir: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class BudgetConfig(_Section):
+    """When the search stops: after this many evaluations and/or this much wall time, whichever comes first."""
+
+    evaluations: PositiveInt | None = None
+    wall_time_s: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> BudgetConfig:
+        if self.evaluations is None and self.wall_time_s is None:
+            raise ValueError("give evaluations, wall_time_s or both")
+        return self
+
+
+class ExecutionConfig(_Section):
+    """Where evaluations run: an embedded local Ray (no address), ``auto`` or ``HOST:PORT`` of a cluster."""
+
+    address: str | None = None
+    workers: PositiveInt = 1
+    resources: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: {"cpu": 1.0})
+
+
+class StorageConfig(_Section):
+    """The result store: an Optuna storage URL; none means a SQLite file in the run directory."""
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, url: str | None) -> str | None:
+        if url is not None and "://" not in url:
+            raise ValueError(f"{url!r} is no database URL; e.g. sqlite:///runs/x/store.db or postgresql://host/db")
+        return url
+
+
+class ExportConfig(_Section):
+    """What the search exports at the end: the ``top`` architectures of the front, in these formats."""
+
+    formats: list[ExportFormat] = Field(default_factory=lambda: list(EXPORT_FORMATS))
+    top: Annotated[int, Field(ge=0)] = 1
+
+
+class ExperimentConfig(_Section):
+    """A whole search, as `load_config` reads it from YAML."""
+
+    name: str
+    seed: int = 0
+    space: Named
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    evaluator: Named
+    objectives: Annotated[list[Objective], Field(min_length=1)]
+    strategy: Named = Named(name="random")
+    budget: BudgetConfig
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _run_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ValueError("use letters, digits, '.', '_' and '-' only: the name is the run's directory")
+        return name
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, value: Named) -> Named:
+        return _registered(SPACES, value)
+
+    @field_validator("evaluator")
+    @classmethod
+    def _evaluator(cls, value: Named) -> Named:
+        return _registered(EVALUATORS, value)
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: Named) -> Named:
+        return _registered(STRATEGIES, value)
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objectives(cls, values: Any) -> Any:
+        """Each objective as text (``accuracy``, ``macs<=20e6``, ``min:loss``) or ``{name, direction, bound}``."""
+        if not isinstance(values, list):
+            raise ValueError("expected a list such as [accuracy, macs<=20e6]")
+        parsed = []
+        for value in values:
+            if isinstance(value, str):
+                parsed.append(Objective.parse(value))
+            elif isinstance(value, dict) and set(value) <= {"name", "direction", "bound"} and "name" in value:
+                default = Objective.parse(str(value["name"]))
+                parsed.append(Objective(default.name, value.get("direction", default.direction), value.get("bound")))
+            else:
+                raise ValueError(
+                    f"{value!r} is no objective; give text such as macs<=20e6 or {{name, direction, bound}}"
+                )
+        return parsed
+
+
+def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+    """Read and validate an experiment config; ``overrides`` replace top-level keys (e.g. ``seed=3``).
+
+    Raises:
+        MissingDataError: the file does not exist or is not YAML.
+        InvalidOptionError: a key is unknown or a value is invalid; the message names each bad key's path.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise MissingDataError(f"cannot read the experiment config {path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise MissingDataError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise InvalidOptionError(f"{path}: expected a mapping of keys such as name, space, evaluator, objectives")
+    try:
+        return ExperimentConfig.model_validate({**data, **overrides})
+    except ValidationError as error:
+        raise InvalidOptionError(f"{path}: " + "; ".join(_describe(e) for e in error.errors())) from None
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as ``key.path: got VALUE; what is accepted``."""
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"{where}: missing"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key; accepted: {', '.join(_keys_at(error['loc'][:-1]))}"
+    return f"{where}: got {error['input']!r}; {message}"
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the config accepts at the section ``loc`` (``()`` is the top level)."""
+    section: type[BaseModel] = ExperimentConfig
+    for part in loc:
+        annotation = section.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        section = annotation
+    return list(section.model_fields)
