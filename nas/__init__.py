@@ -43,6 +43,7 @@ from nas.ranking import RankAgreement, agreement, rank_agreement
 from nas.registry import Registry
 from nas.space import Architecture, CellGraph, Choice, SearchSpace, Seed
 from nas.spaces import SPACES, create_space, list_spaces, register_space
+from nas.store import ResultStore
 from nas.strategies import (
     STRATEGIES,
     Constrained,
@@ -97,6 +98,7 @@ __all__ = [
     "RankAgreement",
     "Registry",
     "RegularizedEvolution",
+    "ResultStore",
     "SearchSpace",
     "Seed",
     "Status",

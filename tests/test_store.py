@@ -1,0 +1,72 @@
+"""The result store on Optuna's storage: round trip, failed evaluations, resume checks, Optuna can open a run."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+import nas
+from nas.store import ResultStore
+
+
+@pytest.fixture(scope="module")
+def table(data_dir):
+    return nas.create_evaluator("nb201-table", dataset="cifar10", data_dir=data_dir, devices=["pixel3"])
+
+
+@pytest.fixture
+def objectives():
+    return [nas.Objective.parse("accuracy"), nas.Objective.parse("latency:pixel3")]
+
+
+def test_round_trip_through_sqlite(tmp_path, table, objectives):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    results = table.evaluate(table.archs()[:20])
+    ResultStore(url, "demo", table.space, objectives).add(results)
+    reopened = ResultStore(url, "demo", table.space, objectives)
+    assert [r.to_dict() for r in reopened.results()] == [r.to_dict() for r in results]
+    assert reopened.evaluated_ids() == {r.arch_id for r in results}
+    frame = reopened.to_dataframe()
+    assert {"arch_id", "arch", "accuracy", "macs", "params", "latency_ms:pixel3", "status", "evaluator"} <= set(frame)
+    assert frame["accuracy"].tolist() == [r.metrics["accuracy"] for r in results]
+
+
+def test_optuna_sees_the_objectives_as_trial_values(tmp_path, table, objectives):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    results = table.evaluate(table.archs()[100:105])
+    ResultStore(url, "demo", table.space, objectives).add(results)
+    study = optuna.load_study(study_name="demo", storage=url)
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    assert [t.values for t in study.trials] == [[r.value("accuracy"), r.value("latency:pixel3")] for r in results]
+    assert study.trials[0].user_attrs["arch_id"] == results[0].arch_id
+
+
+def test_failed_and_incomplete_results_are_failed_trials(tmp_path, table, objectives):
+    store = ResultStore(f"sqlite:///{tmp_path / 'store.db'}", "demo", table.space, objectives)
+    ok = table.evaluate(table.archs()[:1])[0]
+    failed = nas.EvalResult.failed(table.archs()[1], "training diverged at epoch 2", ok.provenance)
+    no_latency = nas.EvalResult(table.archs()[2], {"accuracy": 90.0}, {"macs": 1.0}, ok.provenance)
+    store.add([ok, failed, no_latency])
+    back = store.results()
+    assert [r.ok for r in back] == [True, False, False]
+    assert back[1].reason == "training diverged at epoch 2"
+    assert back[2].reason == "the evaluation gave no finite value for latency:pixel3"
+    states = [t.state for t in store.study.trials]
+    assert states[1] == states[2] == optuna.trial.TrialState.FAIL
+    assert math.isnan(store.to_dataframe()["accuracy"].iloc[1])
+
+
+def test_resuming_with_other_objectives_or_space_version_is_refused(tmp_path, table, objectives):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    ResultStore(url, "demo", table.space, objectives).add(table.evaluate(table.archs()[:3]))
+    with pytest.raises(nas.InvalidOptionError, match="was created with objectives=.*start a new run"):
+        ResultStore(url, "demo", table.space, [nas.Objective.parse("accuracy"), nas.Objective.parse("macs")])
+
+    class NextVersion(type(table.space)):
+        version = "2"
+
+    with pytest.raises(nas.InvalidOptionError, match="space_version='1'.*space_version='2'"):
+        ResultStore(url, "demo", NextVersion(), objectives)
+    assert len(ResultStore(url, "demo", table.space, objectives).results()) == 3  # nothing lost
