@@ -32,6 +32,31 @@ def space_costs(space: SearchSpace) -> KnownCosts:
     return costs
 
 
+def cost_matrix(known_costs: KnownCosts, names: Sequence[str], archs: Sequence[Architecture]) -> np.ndarray:
+    """The known costs called ``names`` of each architecture: one row per architecture, one column per name."""
+    known = known_costs(archs)
+    return np.array([known[n] for n in names], dtype=float).T.reshape(len(archs), len(names))
+
+
+class RowCache:
+    """Rows of numbers by ``arch_id``: ``compute`` runs once per architecture (on the new ones of each call)."""
+
+    def __init__(self, compute: Callable[[list[Architecture]], np.ndarray]) -> None:
+        self.compute = compute
+        self._rows: dict[str, np.ndarray] = {}
+
+    def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """One row per architecture, in order."""
+        new = list({a.arch_id: a for a in archs if a.arch_id not in self._rows}.values())
+        if new:
+            self._rows.update((arch.arch_id, row) for arch, row in zip(new, self.compute(new), strict=True))
+        return np.array([self._rows[a.arch_id] for a in archs]).reshape(len(archs), -1)
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop the rows of every architecture whose ``arch_id`` is not in ``keep``."""
+        self._rows = {key: row for key, row in self._rows.items() if key in keep}
+
+
 def one_hot(space: SearchSpace, archs: Sequence[Architecture]) -> np.ndarray:
     """One-hot choices of each architecture, one column per option of each of the space's dimensions."""
     dims = space.dimensions()
@@ -140,21 +165,19 @@ class Encoder:
             self.cost_names = sorted(self.known_costs(sample[:1]))
             logs = self._log_costs([space.canonical(a) for a in sample] if canonical else sample)
             self._cost_shift, self._cost_scale = logs.mean(axis=0), logs.std(axis=0) + 1e-12
-        self._rows: dict[str, np.ndarray] = {}
+        self._rows = RowCache(self._compute)
 
     def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
         """One row of features per architecture."""
-        new = list({a.arch_id: a for a in archs if a.arch_id not in self._rows}.values())
-        if new:
-            described = [self.space.canonical(a) for a in new] if self.canonical else new
-            blocks = [self._encode(name, described) for name in self.encoding]
-            for arch, row in zip(new, np.hstack(blocks), strict=True):
-                self._rows[arch.arch_id] = row
-        return np.array([self._rows[a.arch_id] for a in archs]).reshape(len(archs), -1)
+        return self._rows(archs)
 
     def forget(self, keep: set[str]) -> None:
         """Drop the cached rows of every architecture whose ``arch_id`` is not in ``keep``."""
-        self._rows = {key: row for key, row in self._rows.items() if key in keep}
+        self._rows.forget(keep)
+
+    def _compute(self, archs: list[Architecture]) -> np.ndarray:
+        described = [self.space.canonical(a) for a in archs] if self.canonical else archs
+        return np.hstack([self._encode(name, described) for name in self.encoding])
 
     def _encode(self, name: str, archs: Sequence[Architecture]) -> np.ndarray:
         if name == "onehot":
@@ -202,5 +225,4 @@ class Encoder:
         return np.nan_to_num(np.sign(values) * np.log1p(np.abs(values)))
 
     def _log_costs(self, archs: Sequence[Architecture]) -> np.ndarray:
-        known = self.known_costs(archs)
-        return np.log1p(np.abs(np.array([known[n] for n in self.cost_names], dtype=float).T))
+        return np.log1p(np.abs(cost_matrix(self.known_costs, self.cost_names, archs)))

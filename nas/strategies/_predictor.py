@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.encodings import KnownCosts, space_costs
+from nas.encodings import KnownCosts, RowCache, cost_matrix, space_costs
 from nas.errors import InvalidOptionError
 from nas.evaluation import EvalResult, Objective
 from nas.predictors import Predictor, create_predictor
@@ -82,7 +82,7 @@ class PredictorGuided(Strategy):
         # pool changes gradually, its features are mostly cached, and (pool seed, step) restores it exactly.
         self._pool_seed, self._step = int(self.rng.integers(2**63)), 0
         self._chunks: dict[int, list[Architecture]] = {}
-        self._costs: dict[str, np.ndarray] = {}  # arch_id -> known costs, in the order of cost_names
+        self._costs = RowCache(lambda archs: cost_matrix(self.known_costs, self.cost_names, archs))
 
     # -- proposing ---------------------------------------------------------------------------------------------
     def ask(self, n: int) -> list[Architecture]:
@@ -139,16 +139,11 @@ class PredictorGuided(Strategy):
         """Keep cached features and costs only for the pool and the evaluated architectures."""
         keep = {a.arch_id for a in pool} | {r.arch_id for r in ok}
         self.model.encoder.forget(keep)
-        self._costs = {key: row for key, row in self._costs.items() if key in keep}
+        self._costs.forget(keep)
 
     def _known(self, archs: Sequence[Architecture]) -> dict[str, np.ndarray]:
         """The known costs of each architecture, by name (cached)."""
-        new = list({a.arch_id: a for a in archs if a.arch_id not in self._costs}.values())
-        if new:
-            known = self.known_costs(new)
-            rows = np.array([known[n] for n in self.cost_names], dtype=float).T
-            self._costs.update((arch.arch_id, row) for arch, row in zip(new, rows, strict=True))
-        rows = np.array([self._costs[a.arch_id] for a in archs]).reshape(len(archs), -1)
+        rows = self._costs(archs)
         return {name: rows[:, j] for j, name in enumerate(self.cost_names)}
 
     def _acquisition(self, ok: list[EvalResult], pool: list[Architecture]) -> np.ndarray:
