@@ -130,6 +130,7 @@ class TrainEvaluator(Evaluator):
     """
 
     name: ClassVar[str] = "train"
+    expensive: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -227,6 +228,12 @@ class TrainEvaluator(Evaluator):
             return [self._evaluate_one(arch, fidelity) for arch in archs]
         finally:
             torch.set_num_threads(previous)
+
+    def fidelity_steps(self) -> list[dict[str, float]]:
+        """Epochs 1, 2, 4, ... up to the configured epochs, at the configured fraction; each step trains from scratch,
+        since the learning-rate schedule depends on the number of epochs."""
+        epochs = sorted({min(2**k, self.fidelity.epochs) for k in range(self.fidelity.epochs.bit_length() + 1)})
+        return [{"epochs": e, "fraction": self.fidelity.fraction} for e in epochs]
 
     def _fidelity(self, epochs: Any, fraction: Any, what: str) -> Fidelity:
         """The fidelity of ``epochs`` and ``fraction``, checked; ``what`` names their origin in errors."""

@@ -17,6 +17,7 @@ from nas.bench import BENCH_PROXIES, bench_nb201, bench_predictors, bench_proxie
 from nas.errors import NASError
 from nas.latency import Backend, measure_latency
 from nas.predictors import PREDICTORS
+from nas.run_commands import RUN_COMMANDS
 from nas.space import SearchSpace
 from nas.spaces import create_space, list_spaces
 
@@ -369,6 +370,10 @@ def bench_proxies_command(
         f"data-dependent proxies: {data['batch_size']} {data['dataset']} training images ({data['input']}); "
         f"the published scores used {data['published_scores_used']}"
     )
+
+
+for _command in RUN_COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

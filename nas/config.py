@@ -78,11 +78,15 @@ class BudgetConfig(_Section):
 
 
 class ExecutionConfig(_Section):
-    """Where evaluations run: an embedded local Ray (no address), ``auto`` or ``HOST:PORT`` of a cluster."""
+    """Where evaluations run: an embedded local Ray (no address), ``auto`` or ``HOST:PORT`` of a cluster, or
+    ``local`` (in this process, without Ray); how many at once, with what resources each; architectures per batch
+    of a cheap evaluator; and the scheduler of training trials (``asha`` stops unpromising ones early)."""
 
     address: str | None = None
     workers: PositiveInt = 1
     resources: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: {"cpu": 1.0})
+    batch_size: PositiveInt = 16
+    scheduler: Literal["asha", "fifo"] = "asha"
 
 
 class StorageConfig(_Section):
@@ -163,7 +167,8 @@ class ExperimentConfig(_Section):
 
 
 def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
-    """Read and validate an experiment config; ``overrides`` replace top-level keys (e.g. ``seed=3``).
+    """Read and validate an experiment config; ``overrides`` replace top-level keys (e.g. ``seed=3``), or keys of a
+    section when given as a mapping (``budget={"evaluations": 10}`` keeps the wall time).
 
     Raises:
         MissingDataError: the file does not exist or is not YAML.
@@ -179,9 +184,17 @@ def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
     if not isinstance(data, dict):
         raise InvalidOptionError(f"{path}: expected a mapping of keys such as name, space, evaluator, objectives")
     try:
-        return ExperimentConfig.model_validate({**data, **overrides})
+        return ExperimentConfig.model_validate(_merged(data, overrides))
     except ValidationError as error:
         raise InvalidOptionError(f"{path}: " + "; ".join(_describe(e) for e in error.errors())) from None
+
+
+def _merged(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(data)
+    for key, value in overrides.items():
+        section = merged.get(key)
+        merged[key] = {**section, **value} if isinstance(value, dict) and isinstance(section, dict) else value
+    return merged
 
 
 def _describe(error: Any) -> str:

@@ -180,10 +180,20 @@ class Evaluator(ABC):
     """
 
     name: ClassVar[str]
+    #: Whether one evaluation takes seconds or more (training): runners then schedule each architecture as a trial
+    #: of its own instead of sending batches to long-lived workers.
+    expensive: ClassVar[bool] = False
 
     def prepare(self, workdir: Path) -> Path | None:
         """Build shared state under ``workdir`` and return its checkpoint (nothing to do by default)."""
         return None
+
+    def fidelity_steps(self) -> list[dict[str, float]]:
+        """The budgets of a multi-fidelity schedule, cheapest first, ending at the full fidelity (none by default).
+
+        A runner may evaluate an architecture at each step in turn and stop the unpromising ones early (ASHA).
+        """
+        return []
 
     @abstractmethod
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:

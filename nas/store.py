@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from nas.errors import InvalidOptionError
+from nas.errors import InvalidOptionError, MissingDataError
 from nas.evaluation import Direction, EvalResult, Objective, Provenance, Status
 from nas.space import Architecture, SearchSpace
 
@@ -67,6 +67,44 @@ class ResultStore:
                 + ", ".join(f"{key}={identity[key]!r}" for key in changed)
                 + ": start a new run (another name) instead of resuming this one"
             )
+
+    @classmethod
+    def open(cls, url: str, name: str | None = None) -> ResultStore:
+        """Open an existing run for reading, with the objectives it was created with; ``name`` may be left out when
+        the storage holds one run only.
+
+        Raises:
+            MissingDataError: no such run (the message lists the runs the storage holds).
+        """
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            names = [s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)]
+        except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unreachable server
+            raise MissingDataError(f"cannot open the result storage {url}: {error}") from error
+        if name is None and len(names) == 1:
+            name = names[0]
+        if name not in names:
+            held = ", ".join(names) or "none"
+            raise MissingDataError(
+                f"no run {name!r} in {url}; it holds: {held}" if name else f"{url} holds runs {held}: name one"
+            )
+        store = cls.__new__(cls)
+        store.study = optuna.load_study(study_name=name, storage=url)
+        attrs = store.study.user_attrs
+        if "objectives" not in attrs:
+            raise MissingDataError(f"study {name!r} in {url} was not written by a search (it has no objectives)")
+        store.objectives = tuple(Objective(n, d, b) for n, d, b in attrs["objectives"])
+        return store
+
+    @property
+    def name(self) -> str:
+        """The run's name (its study's)."""
+        return self.study.study_name
+
+    @property
+    def space_name(self) -> str:
+        """The name of the space the run searched."""
+        return str(self.study.user_attrs["space"])
 
     def add(self, results: Sequence[EvalResult]) -> None:
         """Record evaluated architectures; one whose objectives are not all finite numbers is a failed trial."""

@@ -1,0 +1,151 @@
+"""A run's architectures as deployable models, and a check of how well the search's evaluator ranked them.
+
+`export_run` writes an export bundle (`nas.export.export_model`) per architecture, with the weights the evaluator
+kept when it trained the architecture, or weights trained now as the config says. `verify_run` retrains a sample
+of the found architectures with the `train` evaluator and compares the orders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nas.config import ExperimentConfig, Named
+from nas.errors import InvalidOptionError, MissingDataError
+from nas.evaluation import EvalResult
+from nas.experiment import evaluator_options
+from nas.export import FORMATS, export_model
+from nas.ranking import agreement
+from nas.run import Run
+from nas.runners import EvaluatorSpec
+from nas.space import SearchSpace
+from nas.spaces import create_space
+
+VERIFY_FILE = "verify.json"
+
+
+def run_space(run: Run) -> SearchSpace:
+    """The search space of a run, as its config creates it."""
+    return create_space(_config(run).space.name, **_config(run).space.options)
+
+
+def trainer(run: Run, workdir: Path, **options: Any) -> EvaluatorSpec:
+    """The `train` evaluator of a run: the config's own options when the search trained, the defaults otherwise;
+    weights kept under ``workdir``; ``options`` override."""
+    config = _config(run)
+    if config.evaluator.name != "train":
+        config = config.model_copy(update={"evaluator": Named(name="train")})
+    wired = evaluator_options(config, run_space(run), workdir)
+    return EvaluatorSpec("train", {**wired, "keep_weights": str(workdir / "weights"), **options})
+
+
+def export_run(
+    run: Run,
+    arch_ids: Sequence[str],
+    out_dir: str | Path,
+    formats: Sequence[str] = FORMATS,
+    *,
+    untrained: bool = False,
+) -> dict[str, dict[str, Path]]:
+    """Export the architectures ``arch_ids`` of ``run`` to ``out_dir/<arch_id>/``; the files written per id.
+
+    Args:
+        untrained: export freshly initialized weights instead of training (e.g. to measure latency on a device).
+
+    Raises:
+        InvalidOptionError: an id is not an OK result of the run.
+    """
+    results = {r.arch_id: r for r in run.store.results() if r.ok}
+    missing = [a for a in arch_ids if a not in results]
+    if missing:
+        raise InvalidOptionError(f"no successful evaluation of {', '.join(missing)} in this run; see `nas query`")
+    space, out_dir = run_space(run), Path(out_dir)
+    written = {}
+    for arch_id in arch_ids:
+        result = results[arch_id]
+        module = space.build(result.arch)
+        weights = "freshly initialized (untrained)"
+        if not untrained:
+            path, weights = _weights(run, result, out_dir / arch_id)
+            module.load_state_dict(torch.load(path, weights_only=True))
+        card = {
+            "metrics": dict(result.metrics),
+            "costs": dict(result.costs),
+            "provenance": result.provenance.to_dict(),
+            "run": {"name": run.store.name, "directory": str(run.path) if run.path else "(storage only)"},
+            "weights": weights,
+        }
+        written[arch_id] = export_model(module, result.arch, space.input_shape, out_dir / arch_id, formats, card=card)
+    return written
+
+
+def _weights(run: Run, result: EvalResult, workdir: Path) -> tuple[Path, str]:
+    """The weights of ``result``'s architecture: those the evaluator kept, else trained now; and how they came."""
+    kept = result.provenance.details.get("weights")
+    if kept and Path(kept).is_file():
+        return Path(kept), f"trained by the search's {result.provenance.evaluator} evaluator ({kept})"
+    spec = trainer(run, workdir)
+    try:
+        (trained,) = spec.create().evaluate([result.arch])
+    except MissingDataError as error:
+        raise MissingDataError(
+            f"the run kept no weights for {result.arch_id} and cannot train it: {error}; "
+            "export it untrained (--untrained) or give the dataset's location"
+        ) from error
+    if not trained.ok:
+        raise InvalidOptionError(f"training {result.arch_id} for export failed: {trained.reason}")
+    fidelity = ", ".join(f"{k}={v:g}" for k, v in trained.provenance.fidelity.items())
+    accuracy = trained.metrics["accuracy"]
+    note = f"trained for export by the train evaluator ({fidelity}; validation accuracy {accuracy:.4f})"
+    return Path(trained.provenance.details["weights"]), note
+
+
+def verify_run(run: Run, sample: int, top: int, *, seed: int = 0, **train_options: Any) -> dict[str, Any]:
+    """Retrain the ``top`` architectures of the front and ``sample`` others at random with the `train` evaluator,
+    and compare the search's order (its first objective) with the trained accuracy; saved with the run.
+
+    Returns:
+        ``{"objective", "trained": [{arch_id, search, trained}], "agreement": {kendall_tau, spearman, ...}}``.
+    """
+    objective = run.objectives[0]
+    ok = [r for r in run.store.results() if r.ok]
+    front = list(run.pareto()["arch_id"][:top]) if top else []
+    others = [r.arch_id for r in ok if r.arch_id not in front]
+    picked = front + list(np.random.default_rng(seed).permutation(others)[:sample]) if others else front
+    if len(picked) < 2:
+        raise InvalidOptionError(f"verify needs at least 2 architectures; this run has {len(ok)} OK results")
+    workdir = run.path / "verify" if run.path else Path("verify")
+    evaluator = trainer(run, workdir, **train_options).create()
+    by_id = {r.arch_id: r for r in ok}
+    trained = evaluator.evaluate([by_id[a].arch for a in picked])
+    rows = [
+        {"arch_id": a, "search": by_id[a].value(objective.name), "trained": t.value("accuracy"), "ok": t.ok}
+        for a, t in zip(picked, trained, strict=True)
+    ]
+    pairs = [(r["search"], r["trained"]) for r in rows if r["ok"]]
+    if len(pairs) < 2:
+        raise InvalidOptionError(f"only {len(pairs)} of {len(picked)} retrained architectures trained successfully")
+    searched, true = zip(*pairs, strict=True)
+    report = {
+        "objective": objective.name,
+        "fidelity": trained[0].provenance.fidelity,
+        "trained": rows,
+        "agreement": agreement(
+            np.asarray(searched) * objective.sign(), true, top_k=max(1, min(5, len(pairs) // 2))
+        ).to_dict(),
+    }
+    if run.path:
+        (run.path / VERIFY_FILE).write_text(json.dumps(report, indent=2))
+    run.store.study.set_user_attr("verify", report)
+    return report
+
+
+def _config(run: Run) -> ExperimentConfig:
+    if run.config is None:
+        raise MissingDataError(f"run {run.store.name!r} has no experiment config: open it by its run directory")
+    return run.config

@@ -1,0 +1,25 @@
+"""Runners: in this process (`LocalRunner`) or on Ray workers (`RayRunner`, embedded local Ray or a cluster).
+
+Ray is imported by `nas.runners.ray` only, and only when a Ray runner is created.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas.runners._base import EvaluatorSpec, LocalRunner, Loop, Runner
+
+#: The address meaning "no Ray: evaluate in this process".
+LOCAL = "local"
+
+
+def create_runner(address: str | None = None, workers: int = 1, **options: Any) -> Runner:
+    """A runner for ``address``: ``local`` (in process), None (embedded local Ray), ``auto`` or ``HOST:PORT``."""
+    if address == LOCAL:
+        return LocalRunner(workers, **{k: v for k, v in options.items() if k == "batch_size"})
+    from nas.runners.ray import RayRunner  # the one place that imports Ray
+
+    return RayRunner(address, workers, **options)
+
+
+__all__ = ["LOCAL", "EvaluatorSpec", "LocalRunner", "Loop", "Runner", "create_runner"]
