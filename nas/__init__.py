@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from nas.config import ExperimentConfig, load_config
 from nas.cost import Cost
+from nas.deploy import export_run, verify_run
 from nas.encodings import ENCODINGS, Encoder, KnownCosts, space_costs
 from nas.errors import (
     ExportMismatchError,
@@ -35,12 +36,16 @@ from nas.evaluation import (
     create_evaluator,
     register_evaluator,
 )
-from nas.export import check_onnx, export_onnx
+from nas.experiment import Experiment, run_search
+from nas.export import check_onnx, check_torchscript, export_model, export_onnx, export_torchscript
 from nas.latency import Backend, Latency, measure_latency
 from nas.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
 from nas.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
 from nas.ranking import RankAgreement, agreement, rank_agreement
 from nas.registry import Registry
+from nas.report import write_report
+from nas.run import Run, load_run
+from nas.runners import EvaluatorSpec, LocalRunner, Runner, create_runner
 from nas.space import Architecture, CellGraph, Choice, SearchSpace, Seed
 from nas.spaces import SPACES, create_space, list_spaces, register_space
 from nas.store import ResultStore
@@ -77,12 +82,15 @@ __all__ = [
     "Encoder",
     "EvalResult",
     "Evaluator",
+    "EvaluatorSpec",
+    "Experiment",
     "ExperimentConfig",
     "ExportMismatchError",
     "InvalidArchitectureError",
     "InvalidOptionError",
     "KnownCosts",
     "Latency",
+    "LocalRunner",
     "LocalSearch",
     "MissingDataError",
     "MissingExtraError",
@@ -99,6 +107,8 @@ __all__ = [
     "Registry",
     "RegularizedEvolution",
     "ResultStore",
+    "Run",
+    "Runner",
     "SearchSpace",
     "Seed",
     "Status",
@@ -106,14 +116,20 @@ __all__ = [
     "UnknownNameError",
     "agreement",
     "check_onnx",
+    "check_torchscript",
     "create_evaluator",
     "create_predictor",
+    "create_runner",
     "create_space",
     "create_strategy",
+    "export_model",
     "export_onnx",
+    "export_run",
+    "export_torchscript",
     "hypervolume",
     "list_spaces",
     "load_config",
+    "load_run",
     "measure_latency",
     "non_dominated_sort",
     "pareto_mask",
@@ -122,5 +138,8 @@ __all__ = [
     "register_predictor",
     "register_space",
     "register_strategy",
+    "run_search",
     "space_costs",
+    "verify_run",
+    "write_report",
 ]

@@ -1,0 +1,49 @@
+"""Configs of small real searches, shared by the workflow tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+
+@pytest.fixture(scope="session")
+def write_config(data_dir: Path) -> Callable[..., Path]:
+    """Write an experiment config (the table evaluator on NAS-Bench-201 unless told otherwise) and return its path."""
+
+    def write(folder: Path, **overrides: Any) -> Path:
+        config: dict[str, Any] = {
+            "name": "table",
+            "seed": 0,
+            "space": {"name": "nb201"},
+            "dataset": {"name": "cifar10", "data_dir": str(data_dir)},
+            "evaluator": {"name": "nb201-table", "options": {"devices": ["pixel3"]}},
+            "objectives": ["accuracy", "latency:pixel3"],
+            "strategy": {"name": "evolution"},
+            "budget": {"evaluations": 30},
+            "execution": {"address": "local", "batch_size": 4},
+            "export": {"top": 0},
+        }
+        config.update(overrides)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{config['name']}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def digits_training() -> dict[str, Any]:
+    """Config keys of a quick training search on the embedded digits data (about 0.3 s per architecture)."""
+    return {
+        "name": "digits",
+        "space": {"name": "macro-cnn", "options": {"input_shape": [1, 8, 8], "num_classes": 10}},
+        "dataset": {"name": "digits"},
+        "evaluator": {"name": "train", "options": {"epochs": 2, "fraction": 0.3}},
+        "objectives": ["accuracy", "macs"],
+        "strategy": {"name": "random"},
+    }

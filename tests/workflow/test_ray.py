@@ -1,0 +1,31 @@
+"""Searches on an embedded local Ray: cheap evaluations in batches on actors, training as Tune trials under ASHA."""
+
+from __future__ import annotations
+
+import pytest
+
+from nas.config import load_config
+from nas.experiment import run_search
+
+
+def test_table_evaluations_go_in_batches_to_ray_actors(tmp_path, write_config):
+    config = load_config(write_config(tmp_path, execution={"workers": 2, "batch_size": 8}, budget={"evaluations": 40}))
+    results = run_search(config, tmp_path, progress=False).store.results()
+    assert len({r.arch_id for r in results}) == 40
+    assert all(r.ok and r.provenance.details["ray_node"] for r in results)
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "fifo"])
+def test_training_runs_as_tune_trials_with_early_stopping(tmp_path, write_config, digits_training, scheduler):
+    execution = {"workers": 2, "scheduler": scheduler}
+    config = load_config(write_config(tmp_path, **digits_training, budget={"evaluations": 8}, execution=execution))
+    results = run_search(config, tmp_path, progress=False).store.results()
+    assert len({r.arch_id for r in results}) == 8
+    assert all(r.ok and 0 <= r.metrics["accuracy"] <= 1 for r in results)
+    epochs = [r.provenance.fidelity["epochs"] for r in results]
+    if scheduler == "fifo":
+        assert epochs == [2] * 8
+    else:  # ASHA trains every architecture for 1 epoch and promotes some to 2
+        assert set(epochs) <= {1, 2} and 2 in epochs and 1 in epochs
+    weights = [r.provenance.details["weights"] for r in results]
+    assert all(path.startswith(str(tmp_path / "digits" / "weights")) for path in weights)
