@@ -76,6 +76,13 @@ class Objective:
         return value >= self.bound if self.direction is Direction.MAX else value <= self.bound
 
 
+def figure_keys(name: str) -> tuple[str, ...]:
+    """The keys a figure called ``name`` may be stored under: itself, and ``latency_ms:<device>`` for
+    ``latency:<device>``."""
+    alias = name.replace("latency:", "latency_ms:", 1)
+    return (name, alias) if alias != name else (name,)
+
+
 class Status(StrEnum):
     """Outcome of one evaluation."""
 
@@ -162,7 +169,7 @@ class EvalResult:
     def value(self, name: str) -> float:
         """The figure called ``name``, from the metrics or the costs; ``latency:<device>`` reads
         ``latency_ms:<device>``. NaN when the result does not have it (a failed evaluation, for instance)."""
-        for key in (name, name.replace("latency:", "latency_ms:", 1)):
+        for key in figure_keys(name):
             if key in self.metrics:
                 return float(self.metrics[key])
             if key in self.costs:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from nas.errors import InvalidOptionError, MissingExtraError
-from nas.evaluation import Direction, Objective
+from nas.evaluation import Direction, Objective, figure_keys
 from nas.pareto import hypervolume, pareto_mask
 
 EXTRA = "nas-pareto[viz]"
@@ -146,7 +146,7 @@ def _import_viz(name: str) -> ModuleType:
 def _column(name: str, columns: Iterable[str]) -> str:
     """The column an objective reads, by the rule of `EvalResult.value`: ``latency:<d>`` is ``latency_ms:<d>``."""
     present = set(columns)
-    return next((k for k in (name, name.replace("latency:", "latency_ms:", 1)) if k in present), name)
+    return next((k for k in figure_keys(name) if k in present), name)
 
 
 def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -18,7 +18,7 @@ import yaml
 
 from nas.config import ExperimentConfig
 from nas.errors import InvalidOptionError, MissingDataError
-from nas.evaluation import Objective
+from nas.evaluation import Objective, figure_keys
 from nas.pareto import pareto_mask
 from nas.store import ResultStore
 
@@ -122,8 +122,7 @@ class Run:
 
 def resolve_column(frame: pd.DataFrame, name: str) -> str:
     """The column ``name`` refers to: itself, ``latency_ms:X`` for ``latency:X``, or the one column ``name:X``."""
-    candidates = [name, name.replace("latency:", "latency_ms:", 1)]
-    for candidate in candidates:
+    for candidate in figure_keys(name):
         if candidate in frame.columns:
             return candidate
     prefixed = [c for c in frame.columns if str(c).startswith(f"{name}:")]

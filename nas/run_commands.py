@@ -16,6 +16,7 @@ from rich.table import Table
 from nas.config import ExperimentConfig, load_config
 from nas.deploy import export_run, verify_run
 from nas.errors import InvalidOptionError
+from nas.evaluation import figure_keys
 from nas.experiment import run_search
 from nas.export import FORMATS
 from nas.report import write_report
@@ -143,9 +144,11 @@ def _number(value: float) -> float | None:
 
 
 def _columns(run: Run, frame: pd.DataFrame) -> list[str]:
+    """arch_id, the objectives, then the costs no objective shows already, and the status."""
     names = ["arch_id", *(o.name for o in run.objectives)]
-    extra = [c for c in frame.columns if c in ("macs", "params") or str(c).startswith("latency_ms:")]
-    return [*dict.fromkeys([*names, *extra, "status"])]
+    shown = {key for o in run.objectives for key in figure_keys(o.name)}
+    costs = [c for c in frame.columns if c in ("macs", "params") or str(c).startswith("latency_ms:")]
+    return [*dict.fromkeys([*names, *(c for c in costs if c not in shown), "status"])]
 
 
 def _flat(run: Run, frame: pd.DataFrame) -> pd.DataFrame:
