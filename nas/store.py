@@ -10,6 +10,7 @@ name and version and the objectives.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +59,9 @@ class ResultStore:
         if all(value is None for value in stored.values()):
             for key, value in identity.items():
                 self.study.set_user_attr(key, value)
+            with warnings.catch_warnings():  # experimental since Optuna 3.2, and what optuna-dashboard shows
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.study.set_metric_names([o.name for o in self.objectives])
         elif stored != identity:
             changed = [key for key in identity if stored[key] != identity[key]]
             raise InvalidOptionError(

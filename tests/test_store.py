@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from wsgiref.util import setup_testing_defaults
 
 import optuna
 import pytest
@@ -70,3 +72,26 @@ def test_resuming_with_other_objectives_or_space_version_is_refused(tmp_path, ta
     with pytest.raises(nas.InvalidOptionError, match="space_version='1'.*space_version='2'"):
         ResultStore(url, "demo", NextVersion(), objectives)
     assert len(ResultStore(url, "demo", table.space, objectives).results()) == 3  # nothing lost
+
+
+def test_optuna_dashboard_opens_a_run(tmp_path, table, objectives):
+    dashboard = pytest.importorskip("optuna_dashboard")
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    ResultStore(url, "demo", table.space, objectives).add(table.evaluate(table.archs()[:3]))
+    app = dashboard.wsgi(url)
+
+    def get(path):
+        environ = {}
+        setup_testing_defaults(environ)
+        environ["PATH_INFO"] = path
+        status = []
+        body = b"".join(app(environ, lambda code, headers, *exc_info: status.append(code)))
+        assert status == ["200 OK"], (path, status)
+        return json.loads(body)
+
+    (study,) = get("/api/studies")["study_summaries"]
+    assert study["study_name"] == "demo"
+    detail = get(f"/api/studies/{study['study_id']}")
+    assert detail["name"] == "demo"
+    assert detail["objective_names"] == ["accuracy", "latency:pixel3"]
+    assert len(detail["trials"]) == 3
