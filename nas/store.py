@@ -2,9 +2,9 @@
 
 One run is one Optuna study (SQLite file by default, PostgreSQL URL on a cluster), so ``optuna-dashboard URL`` opens
 it. Each evaluated architecture is a trial: its values are the objectives (a failed evaluation is a failed trial);
-its user attributes hold ``arch_id``, ``arch`` (the architecture's dict), the costs (``macs``, ``params``,
-latencies) and the provenance. The study's user attributes hold what a resumed run must agree with: the space's
-name and version and the objectives.
+its user attributes hold ``arch_id``, ``arch`` (the architecture's dict), each cost (``macs``, ``params``,
+``latency_ms:<device>``; also together as ``costs``), the ``metrics`` and the provenance. The study's user
+attributes hold what a resumed run must agree with: the space's name and version and the objectives.
 """
 
 from __future__ import annotations
@@ -126,6 +126,7 @@ class ResultStore:
                 "costs": dict(result.costs),
                 "provenance": result.provenance.to_dict(),
                 "reason": reason,
+                **result.costs,  # and one attribute per cost, which the dashboard lists
             }
             trial = optuna.trial.create_trial(
                 state=optuna.trial.TrialState.FAIL if failed else optuna.trial.TrialState.COMPLETE,

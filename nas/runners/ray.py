@@ -141,10 +141,11 @@ class RayRunner(Runner):
             tune.with_parameters(_trial, spec=spec, steps=steps, objective=objective),
             {"cpu": self.options["num_cpus"], "gpu": self.options["num_gpus"], **self.options.get("resources", {})},
         )
+        searcher = _LoopSearcher(loop, spec.name)
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=_LoopSearcher(loop, spec.name),
+                search_alg=searcher,
                 scheduler=scheduler,
                 metric="score",
                 mode="max",
@@ -159,7 +160,15 @@ class RayRunner(Runner):
                 log_to_file=False,
             ),
         )
-        tuner.fit()
+        tune_logger = logging.getLogger("ray.tune")
+        level = tune_logger.level
+        tune_logger.setLevel(logging.ERROR)  # Tune's own advice on Ctrl-C (Tuner.restore) is not how a search resumes
+        try:
+            tuner.fit()
+        finally:
+            tune_logger.setLevel(level)
+        if not searcher.finished:  # Tune ends quietly on Ctrl-C; the search must know it was stopped
+            raise KeyboardInterrupt
 
 
 class _EvaluatorActor:
@@ -214,6 +223,7 @@ class _LoopSearcher(Searcher):
         super().__init__(metric="score", mode="max")
         self.loop, self.evaluator = loop, evaluator
         self.archs: dict[str, Architecture] = {}
+        self.finished = False
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its searcher for its own records; the loop (store connection, progress display) stays here:
@@ -229,7 +239,10 @@ class _LoopSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         archs = self.loop.propose(1)
         if not archs:
-            return Searcher.FINISHED if not self.archs else None  # type: ignore[return-value]  # Tune's own sentinel
+            if self.archs:
+                return None  # proposals may come back once the trials in flight are told
+            self.finished = True
+            return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
         self.archs[trial_id] = archs[0]
         return {"arch": archs[0].to_dict()}
 

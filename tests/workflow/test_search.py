@@ -40,6 +40,8 @@ def test_a_search_stores_each_evaluation_once_as_an_optuna_trial(tmp_path, write
     first = study.trials[0]
     assert first.values == [first.user_attrs["metrics"]["accuracy"], first.user_attrs["costs"]["latency_ms:pixel3"]]
     assert {"macs", "params"} <= set(first.user_attrs["costs"])
+    assert first.user_attrs["macs"] == first.user_attrs["costs"]["macs"]
+    assert first.user_attrs["latency_ms:pixel3"] == first.values[1]
     assert first.user_attrs["provenance"]["evaluator"] == "nb201-table"
 
 
