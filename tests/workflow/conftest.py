@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +51,24 @@ def digits_training() -> dict[str, Any]:
         "objectives": ["accuracy", "macs"],
         "strategy": {"name": "random"},
     }
+
+
+@pytest.fixture(scope="session")
+def wait_for_trials() -> Callable[..., None]:
+    """Wait until the store of a search running in ``process`` holds ``count`` trials."""
+
+    def wait(store: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            if store.is_file():  # read-only: opening it with Optuna could race the search creating its tables
+                try:
+                    with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+                        if db.execute("SELECT count(*) FROM trials").fetchone()[0] >= count:
+                            return
+                except sqlite3.OperationalError:
+                    pass  # the tables are not created yet
+            time.sleep(0.2)
+        raise AssertionError(f"fewer than {count} trials after {timeout} s")
+
+    return wait

@@ -5,12 +5,8 @@ from __future__ import annotations
 import io
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
-from contextlib import closing
-from pathlib import Path
 
 import optuna
 import pytest
@@ -72,27 +68,12 @@ def test_a_run_is_neither_overwritten_nor_resumed_by_mistake(tmp_path, write_con
     assert len(nas.load_run(tmp_path / "table").store.results()) == 8  # nothing lost by the refusals
 
 
-def _wait_for_trials(store: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        if store.is_file():  # read-only: opening it with Optuna could race the search creating its tables
-            try:
-                with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
-                    if db.execute("SELECT count(*) FROM trials").fetchone()[0] >= count:
-                        return
-            except sqlite3.OperationalError:
-                pass  # the tables are not created yet
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {count} trials after {timeout} s")
-
-
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
-def test_a_stopped_search_loses_nothing_and_resumes(tmp_path, write_config, digits_training, stop):
+def test_a_stopped_search_loses_nothing_and_resumes(tmp_path, write_config, digits_training, wait_for_trials, stop):
     path = write_config(tmp_path, **digits_training, budget={"evaluations": 10}, execution={"address": "local"})
     command = [*NAS, "search", str(path), "--out", str(tmp_path), "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for_trials(tmp_path / "digits" / "store.db", 3, process)
+    wait_for_trials(tmp_path / "digits" / "store.db", 3, process)
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
     if stop == signal.SIGINT:
