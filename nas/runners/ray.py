@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import pickle
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ class RayRunner(Runner):
             ray.init(num_cpus=os.cpu_count(), **common)
         else:
             try:
+                _reachable(self.address)
                 ray.init(address=self.address, **common)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise InvalidOptionError(
@@ -169,6 +171,19 @@ class RayRunner(Runner):
             tune_logger.setLevel(level)
         if not searcher.finished:  # Tune ends quietly on Ctrl-C; the search must know it was stopped
             raise KeyboardInterrupt
+
+
+def _reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Raise ConnectionError unless something listens at ``HOST:PORT``: given an address where no Ray head runs,
+    ``ray.init`` retries for many minutes instead of failing. Other forms (``auto``, ``ray://...``) are Ray's to
+    judge."""
+    host, _, port = address.rpartition(":")
+    if not host or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ConnectionError(f"nothing answers at {address}: {error}") from error
 
 
 class _EvaluatorActor:
