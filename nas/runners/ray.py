@@ -138,7 +138,7 @@ class RayRunner(Runner):
         if self.scheduler == "asha" and len(steps) > 1:
             scheduler: Any = ASHAScheduler(time_attr="step", max_t=len(steps), grace_period=1, reduction_factor=2)
         else:
-            scheduler = FIFOScheduler()
+            scheduler, steps = FIFOScheduler(), steps[-1:]  # no early stopping: the full fidelity only
         trainable = tune.with_resources(
             tune.with_parameters(_trial, spec=spec, steps=steps, objective=objective),
             {"cpu": self.options["num_cpus"], "gpu": self.options["num_gpus"], **self.options.get("resources", {})},
