@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class NASError(Exception):
     """Base class of the errors this package raises for bad input."""
@@ -32,3 +35,15 @@ class MissingExtraError(NASError, ImportError):
 
 class ExportMismatchError(NASError):
     """An exported model's outputs differ from the PyTorch module's: the message gives the largest difference."""
+
+
+def import_extra(name: str, extra: str, purpose: str) -> ModuleType:
+    """Import the module ``name`` of the optional dependencies ``extra`` (e.g. ``export``), or raise
+    `MissingExtraError` saying what it is needed for and what to install."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        top = name.split(".")[0]
+        raise MissingExtraError(
+            f"{top} is not installed; install the {extra} extra for {purpose}: pip install 'nas-pareto[{extra}]'"
+        ) from err

@@ -10,7 +10,6 @@ without this package.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import logging
 import warnings
@@ -24,13 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas import errors
 from nas.config import EXPORT_FORMATS
-from nas.errors import ExportMismatchError, InvalidOptionError, MissingExtraError
+from nas.errors import ExportMismatchError, InvalidOptionError
 from nas.space import Architecture
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
-EXTRA = "nas-pareto[export]"
 #: Formats `export_model` writes, besides ``arch.json`` and ``MODEL_CARD.md`` which it always writes.
 FORMATS = EXPORT_FORMATS
 #: File name of each format inside `export_model`'s directory.
@@ -42,12 +41,7 @@ _PARITY_BATCH = 3
 
 def import_extra(name: str) -> ModuleType:
     """Import ``name`` from the ``export`` extra, or raise `MissingExtraError` saying what to install."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as err:
-        raise MissingExtraError(
-            f"{name} is not installed; ONNX export and onnxruntime need the export extra: pip install '{EXTRA}'"
-        ) from err
+    return errors.import_extra(name, "export", "ONNX export and onnxruntime")
 
 
 def random_input(input_shape: Sequence[int], batch: int = 1, seed: int = 0) -> torch.Tensor:

@@ -8,7 +8,6 @@ plotly and matplotlib come with the ``viz`` extra.
 from __future__ import annotations
 
 import html
-import importlib
 import math
 import re
 import textwrap
@@ -21,11 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nas.errors import InvalidOptionError, MissingExtraError
+from nas.errors import InvalidOptionError, import_extra
 from nas.evaluation import Direction, Objective, figure_keys
 from nas.pareto import hypervolume, pareto_mask
 
-EXTRA = "nas-pareto[viz]"
 #: Columns of `ResultStore.to_dataframe` that are not figures (metrics or costs) of an architecture.
 NOT_FIGURES = frozenset({"arch_id", "arch", "status", "reason", "evaluator", "wall_time_s"})
 #: A derived reference point lies this fraction of the observed range beyond the worst observed values.
@@ -134,13 +132,7 @@ def write_report(
 
 # -- data --------------------------------------------------------------------------------------------------------
 def _import_viz(name: str) -> ModuleType:
-    """Import ``name`` from the ``viz`` extra, or raise `MissingExtraError` saying what to install."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as err:
-        raise MissingExtraError(
-            f"{name.split('.')[0]} is not installed; the HTML report needs the viz extra: pip install '{EXTRA}'"
-        ) from err
+    return import_extra(name, "viz", "the HTML report")
 
 
 def _column(name: str, columns: Iterable[str]) -> str:

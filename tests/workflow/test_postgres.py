@@ -21,7 +21,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import yaml
 
 import nas
 from nas.run import STORE_FILE
@@ -95,22 +94,8 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def _config(folder: Path, data_dir: Path, name: str) -> Path:
-    config = {
-        "name": name,
-        "seed": 0,
-        "space": {"name": "nb201"},
-        "dataset": {"name": "cifar10", "data_dir": str(data_dir.resolve())},
-        "evaluator": {"name": "nb201-table", "options": {"devices": ["pixel3"]}},
-        "objectives": ["accuracy", "latency:pixel3"],
-        "strategy": {"name": "random"},
-        "budget": {"evaluations": 20},
-        "execution": {"batch_size": 4},
-        "export": {"top": 0},
-    }
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+#: The search each test runs: the table evaluator (see conftest.py), random strategy.
+SEARCH = {"strategy": {"name": "random"}, "budget": {"evaluations": 20}, "execution": {"batch_size": 4}}
 
 
 def _nas(*args: str) -> str:
@@ -128,8 +113,8 @@ def _arch_ids(url: str, name: str) -> list[str]:
     return [t.user_attrs["arch_id"] for t in study.trials]
 
 
-def test_a_search_stores_its_results_in_postgresql(tmp_path, data_dir, postgres_url):
-    _search(_config(tmp_path, data_dir, "pg"), postgres_url, tmp_path)
+def test_a_search_stores_its_results_in_postgresql(tmp_path, data_dir, write_config, postgres_url):
+    _search(write_config(tmp_path, name="pg", **SEARCH), postgres_url, tmp_path)
     ids = _arch_ids(postgres_url, "pg")
     assert len(ids) == 20 == len(set(ids))
     assert not (tmp_path / "pg" / STORE_FILE).exists()  # the run directory keeps no store of its own
@@ -139,8 +124,8 @@ def test_a_search_stores_its_results_in_postgresql(tmp_path, data_dir, postgres_
     assert [row["arch_id"] for row in front] == list(nas.load_run(tmp_path / "pg").pareto()["arch_id"])
 
 
-def test_a_search_resumes_with_its_results_in_postgresql(tmp_path, data_dir, postgres_url):
-    config = _config(tmp_path, data_dir, "pg-resumed")
+def test_a_search_resumes_with_its_results_in_postgresql(tmp_path, data_dir, write_config, postgres_url):
+    config = write_config(tmp_path, name="pg-resumed", **SEARCH)
     _search(config, postgres_url, tmp_path)
     first = _arch_ids(postgres_url, "pg-resumed")
     _search(config, postgres_url, tmp_path, "--resume", "--max-evals", "30")

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 import nas
 
@@ -156,26 +155,16 @@ def _driver_env(data_dir: Path) -> dict[str, str]:
     return {**env, "NAS_DATA_DIR": str(data_dir.resolve())}
 
 
-def _config(folder: Path, data_dir: Path, name: str) -> Path:
-    config = {
-        "name": name,
-        "seed": 0,
-        "space": {"name": "nb201"},
-        "dataset": {"name": "cifar10", "data_dir": str(data_dir.resolve())},
-        "evaluator": {"name": "nb201-table", "options": {"devices": ["pixel3"]}},
-        "objectives": ["accuracy", "latency:pixel3"],
-        "strategy": {"name": "random"},
-        "budget": {"evaluations": 40},
-        "execution": {"workers": 2, "resources": {"cpu": 1}, "batch_size": 4},
-        "export": {"top": 0},
-    }
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+#: The search each test runs: the table evaluator (see conftest.py), random strategy.
+SEARCH = {
+    "strategy": {"name": "random"},
+    "budget": {"evaluations": 40},
+    "execution": {"workers": 2, "resources": {"cpu": 1}, "batch_size": 4},
+}
 
 
-def test_a_search_on_a_cluster_uses_both_nodes(tmp_path, data_dir, ray_cluster):
-    config = _config(tmp_path, data_dir, "cluster")
+def test_a_search_on_a_cluster_uses_both_nodes(tmp_path, data_dir, write_config, ray_cluster):
+    config = write_config(tmp_path, name="cluster", **SEARCH)
     args = ["search", str(config), "--address", ray_cluster["address"], "--out", str(tmp_path), "--no-progress"]
     done = subprocess.run([*NAS, *args], env=_driver_env(data_dir), capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -191,8 +180,8 @@ def test_a_search_on_a_cluster_uses_both_nodes(tmp_path, data_dir, ray_cluster):
     assert all(row["status"] == "ok" and row["accuracy"] > 0 and row["latency:pixel3"] > 0 for row in front)
 
 
-def test_a_wrong_address_is_one_clear_line(tmp_path, data_dir):
-    config = _config(tmp_path, data_dir, "nowhere")
+def test_a_wrong_address_is_one_clear_line(tmp_path, data_dir, write_config):
+    config = write_config(tmp_path, name="nowhere", **SEARCH)
     args = ["search", str(config), "--address", "127.0.0.1:1", "--out", str(tmp_path), "--no-progress"]
     try:
         done = subprocess.run([*NAS, *args], env=_driver_env(data_dir), capture_output=True, text=True, timeout=30)
