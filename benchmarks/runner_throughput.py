@@ -32,7 +32,6 @@ import functools
 import json
 import logging
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -40,6 +39,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from _machine import machine
 
 import nas
 from evaluators.tabular import NB201TableEvaluator
@@ -239,8 +239,7 @@ def main() -> None:
         ray.shutdown()
         ray_shutdown_s = time.perf_counter() - start
     report: dict[str, Any] = {
-        "machine": platform.processor() or platform.machine(),
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        **machine(),
         "ray": ray.__version__,
         "load_average": {"start": load_start, "end": os.getloadavg()},
         "evaluator": f"nb201-table ({DATASET}, latency {DEVICE})",

@@ -21,12 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from typing import Any
 
 import torch
+from _machine import machine
 
 import nas
 from evaluators.training import TrainEvaluator
@@ -87,8 +87,7 @@ def main() -> None:
     results = {name: measure(evaluator, archs[: counts[name]], budget) for name, budget in FIDELITIES.items()}
     load_end = os.getloadavg()[0]
     report = {
-        "machine": platform.processor() or platform.machine(),
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        **machine(),
         "threads": evaluator.threads,
         "torch": torch.__version__,
         "load_average_1min": {"start": load_start, "end": load_end},

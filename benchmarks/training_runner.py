@@ -32,7 +32,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import tempfile
 import threading
@@ -41,6 +40,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from _machine import machine
 
 import nas
 from evaluators.training import TrainEvaluator
@@ -216,8 +216,7 @@ def main() -> None:
         ray.shutdown()
         ray_shutdown_s = time.perf_counter() - start
     report: dict[str, Any] = {
-        "machine": platform.processor() or platform.machine(),
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        **machine(),
         "ray": ray.__version__,
         "torch": torch.__version__,
         "load_average": {"start": load_start, "end": os.getloadavg()},
