@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from nas.config import ExperimentConfig, Named
-from nas.errors import InvalidOptionError, MissingDataError
+from nas.errors import InvalidOptionError, MissingDataError, NASError
 from nas.evaluation import EvalResult
 from nas.experiment import evaluator_options
 from nas.export import FORMATS, export_model
@@ -92,7 +92,7 @@ def _weights(run: Run, result: EvalResult, workdir: Path) -> tuple[Path, str]:
     spec = trainer(run, workdir)
     try:
         (trained,) = spec.create().evaluate([result.arch])
-    except MissingDataError as error:
+    except NASError as error:  # no such data here, or nothing the train evaluator can read
         raise MissingDataError(
             f"the run kept no weights for {result.arch_id} and cannot train it: {error}; "
             "export it untrained (--untrained) or give the dataset's location"

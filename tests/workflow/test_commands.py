@@ -120,3 +120,14 @@ def test_verify_retrains_and_stores_the_ranking_agreement(run_dir):
     assert len(report["trained"]) == 4
     assert -1 <= report["agreement"]["kendall_tau"] <= 1
     assert nas.load_run(run_dir).store.study.user_attrs["verify"] == report
+
+
+def test_export_of_a_run_without_weights_or_data_says_to_export_untrained(tmp_path, write_config):
+    config = write_config(tmp_path, budget={"evaluations": 4})
+    assert nas_cli("search", config, "--out", tmp_path, "--no-progress").returncode == 0
+    refused = nas_cli("export", tmp_path / "table", "--best", "--format", "onnx", "-o", tmp_path / "models")
+    assert refused.returncode == 2
+    assert "--untrained" in refused.stderr and "Traceback" not in refused.stderr
+    done = nas_cli("export", tmp_path / "table", "--best", "--format", "onnx", "-o", tmp_path / "models", "--untrained")
+    assert done.returncode == 0, done.stderr
+    assert "freshly initialized (untrained)" in next((tmp_path / "models").glob("*/MODEL_CARD.md")).read_text()
