@@ -265,11 +265,9 @@ def run_search(
         execution.address,
         execution.workers,
         batch_size=execution.batch_size,
-        **(
-            {}
-            if execution.address == "local"
-            else {"resources": execution.resources, "scheduler": execution.scheduler, "workdir": run_dir / "tune"}
-        ),
+        resources=execution.resources,
+        scheduler=execution.scheduler,
+        workdir=run_dir / "tune",
     )
     with SearchProgress(experiment.objectives, config.budget.evaluations, enabled=progress) as bar:
         search = Search(

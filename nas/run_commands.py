@@ -13,7 +13,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from nas.config import ExperimentConfig, load_config
+from nas.config import load_config
 from nas.deploy import export_run, verify_run
 from nas.errors import InvalidOptionError
 from nas.evaluation import figure_keys
@@ -70,18 +70,19 @@ def search_command(
         )
         raise SystemExit(130) from None
     console.print(f"{config.name}: {len(run.store.results())} evaluations in {time.perf_counter() - start:.0f} s")
-    _print_frame(run, run.pareto(), f"Pareto front of {config.name}")
+    front = run.pareto()
+    _print_frame(run, front, f"Pareto front of {config.name}")
     assert run.path is not None
     report = write_report(run.to_dataframe(), run.objectives, run.path / REPORT_DIR, title=config.name)
     console.print(f"report: {report}")
-    _export_top(run, config)
+    top = list(front["arch_id"][: config.export.top]) if config.export.top and not front.empty else []
+    if top:
+        _print_exported(export_run(run, top, run.path / EXPORT_DIR, config.export.formats))
 
 
-def _export_top(run: Run, config: ExperimentConfig) -> None:
-    top = list(run.pareto()["arch_id"][: config.export.top]) if config.export.top else []
-    if top and run.path is not None:
-        for arch_id, files in export_run(run, top, run.path / EXPORT_DIR, config.export.formats).items():
-            console.print(f"exported {arch_id} to {files['arch'].parent}: {', '.join(p.name for p in files.values())}")
+def _print_exported(exported: dict[str, dict[str, Path]]) -> None:
+    for arch_id, files in exported.items():
+        console.print(f"exported {arch_id} to {files['arch'].parent}: {', '.join(p.name for p in files.values())}")
 
 
 def _run_argument(func: Any) -> Any:
@@ -201,8 +202,7 @@ def export_command(
     if not ids:
         raise click.UsageError("name ARCH_IDs or give --best")
     formats = FORMATS if fmt == "all" else (fmt,)
-    for arch_id, files in export_run(run, ids, out or run_dir / EXPORT_DIR, formats, untrained=untrained).items():
-        console.print(f"{arch_id} to {files['arch'].parent}: {', '.join(p.name for p in files.values())}")
+    _print_exported(export_run(run, ids, out or run_dir / EXPORT_DIR, formats, untrained=untrained))
 
 
 @click.command("report")

@@ -13,13 +13,14 @@ from nas.runners._base import EvaluatorSpec, LocalRunner, Loop, Runner
 LOCAL = "local"
 
 
-def create_runner(address: str | None = None, workers: int = 1, **options: Any) -> Runner:
-    """A runner for ``address``: ``local`` (in process), None (embedded local Ray), ``auto`` or ``HOST:PORT``."""
+def create_runner(address: str | None = None, workers: int = 1, batch_size: int = 16, **ray_options: Any) -> Runner:
+    """A runner for ``address``: ``local`` (in process), None (embedded local Ray), ``auto`` or ``HOST:PORT``;
+    ``ray_options`` (resources, scheduler, workdir: see `RayRunner`) matter only on Ray."""
     if address == LOCAL:
-        return LocalRunner(workers, **{k: v for k, v in options.items() if k == "batch_size"})
+        return LocalRunner(workers, batch_size)
     from nas.runners.ray import RayRunner  # the one place that imports Ray
 
-    return RayRunner(address, workers, **options)
+    return RayRunner(address, workers, batch_size, **ray_options)
 
 
 __all__ = ["LOCAL", "EvaluatorSpec", "LocalRunner", "Loop", "Runner", "create_runner"]
