@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from evaluators.data import load_dataset
+from evaluators.data import TaskData, load_dataset
 from nas import (
     Architecture,
     EvalResult,
@@ -83,6 +83,53 @@ def _check(ok: bool, option: str, value: Any, accepted: str) -> None:
         raise InvalidOptionError(f"train evaluator option {option}={value!r} is invalid; expected {accepted}")
 
 
+def space_for_task(space: SearchSpace | str, data: TaskData, evaluator: str) -> SearchSpace:
+    """``space`` for ``data``'s task: a registered name is created for it, a space object must already fit it."""
+    task = f"input_shape={data.input_shape}, num_classes={data.num_classes}"
+    if isinstance(space, str):
+        return create_space(space, input_shape=data.input_shape, num_classes=data.num_classes)
+    if not isinstance(space, SearchSpace):
+        raise InvalidOptionError(
+            f"{evaluator} evaluator option space must be a SearchSpace or a registered space name; "
+            f"got {type(space).__name__}"
+        )
+    if (space.input_shape, space.num_classes) != (data.input_shape, data.num_classes):
+        raise InvalidOptionError(
+            f"space {space.name!r} is built for input_shape={space.input_shape}, num_classes={space.num_classes}; "
+            f"dataset {data.name!r} has {task}: create the space for the dataset's task"
+        )
+    return space
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> None:
+    """Replace the BatchNorm running statistics of ``model`` by their plain averages over the examples ``x``."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # an equally weighted average over the batches, which are of (nearly) equal sizes
+    model.train()
+    for batch in x.tensor_split(math.ceil(len(x) / _EVAL_BATCH)):
+        model(batch)
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+
+
+@torch.no_grad()
+def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of ``model`` on the examples ``x, y``."""
+    model.eval()
+    correct, loss = 0, 0.0
+    for start in range(0, len(y), _EVAL_BATCH):
+        logits = model(x[start : start + _EVAL_BATCH])
+        loss += F.cross_entropy(logits, y[start : start + _EVAL_BATCH], reduction="sum").item()
+        correct += int((logits.argmax(1) == y[start : start + _EVAL_BATCH]).sum())
+    return correct / len(y), loss / len(y)
+
+
 class TrainEvaluator(Evaluator):
     """Trains each architecture from scratch and reports its validation accuracy.
 
@@ -120,6 +167,8 @@ class TrainEvaluator(Evaluator):
             more threads than free cores make every step wait for a descheduled thread (up to 15x slower on 2 cores).
         keep_weights: a directory (created if needed) where each trained network is saved as ``<arch_id>.pt``
             (its ``state_dict``) next to ``<arch_id>.json`` (the architecture); ``None`` keeps nothing.
+        init_weights: a ``state_dict`` file the network starts from instead of a fresh initialization (fine-tuning
+            inherited or trained weights); it must fit every architecture evaluated.
 
     Example:
         >>> evaluator = nas.create_evaluator("train", space="resnet20-pooling", dataset="digits")  # doctest: +SKIP
@@ -152,6 +201,7 @@ class TrainEvaluator(Evaluator):
         seed: int = 0,
         threads: int | None = None,
         keep_weights: str | Path | None = None,
+        init_weights: str | Path | None = None,
     ) -> None:
         _check(_is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "a positive integer")
         _check(_is_number(lr) and lr > 0, "lr", lr, "a positive number")
@@ -168,20 +218,7 @@ class TrainEvaluator(Evaluator):
         _check(_is_int(split_seed), "split_seed", split_seed, "an integer")
         _check(threads is None or (_is_int(threads) and threads >= 1), "threads", threads, "a positive integer")
         self.data = load_dataset(dataset, data_dir, split_seed, train_size=train_size, val_size=val_size)
-        task = f"input_shape={self.data.input_shape}, num_classes={self.data.num_classes}"
-        if isinstance(space, str):
-            space = create_space(space, input_shape=self.data.input_shape, num_classes=self.data.num_classes)
-        elif not isinstance(space, SearchSpace):
-            raise InvalidOptionError(
-                f"train evaluator option space must be a SearchSpace or a registered space name; "
-                f"got {type(space).__name__}"
-            )
-        elif (space.input_shape, space.num_classes) != (self.data.input_shape, self.data.num_classes):
-            raise InvalidOptionError(
-                f"space {space.name!r} is built for input_shape={space.input_shape}, num_classes={space.num_classes}; "
-                f"dataset {self.data.name!r} has {task}: create the space for the dataset's task"
-            )
-        self.space = space
+        self.space = space_for_task(space, self.data, self.name)
         self.batch_size = batch_size
         self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
         self.label_smoothing = float(label_smoothing)
@@ -196,6 +233,10 @@ class TrainEvaluator(Evaluator):
                 raise InvalidOptionError(
                     f"train evaluator option keep_weights={str(keep_weights)!r} is not a usable directory ({error})"
                 ) from error
+        self.init_weights = None if init_weights is None else Path(init_weights).expanduser()
+        _check(
+            self.init_weights is None or self.init_weights.is_file(), "init_weights", init_weights, "a state_dict file"
+        )
         self._train_x, self._train_y = torch.from_numpy(self.data.train.x), torch.from_numpy(self.data.train.y)
         self._val_x, self._val_y = torch.from_numpy(self.data.val.x), torch.from_numpy(self.data.val.y)
         self.fidelity = self._fidelity(epochs, fraction, "option")
@@ -285,11 +326,14 @@ class TrainEvaluator(Evaluator):
             with torch.random.fork_rng(devices=[]):
                 torch.default_generator.manual_seed(seed)  # weight initialization (and any dropout)
                 model = self.space.build(arch)
+                if self.init_weights is not None:
+                    model.load_state_dict(torch.load(self.init_weights, weights_only=True))
+                    details["init_weights"] = str(self.init_weights)
                 shuffle = torch.Generator().manual_seed(seed ^ 0x5EED)
                 details["final_train_loss"] = self._train(model, n, fidelity.epochs, shuffle)
                 if self.recalibrate_bn:
-                    self._recalibrate(model, min(n, RECALIBRATION_EXAMPLES))
-            accuracy, loss = self._score(model)
+                    recalibrate_batchnorm(model, self._train_x[: min(n, RECALIBRATION_EXAMPLES)])
+            accuracy, loss = score(model, self._val_x, self._val_y)
         except _Diverged as error:
             return EvalResult.failed(arch, str(error), provenance())
         except (RuntimeError, ValueError) as error:  # e.g. out of memory: this architecture fails, the batch goes on
@@ -332,34 +376,6 @@ class TrainEvaluator(Evaluator):
                 schedule.step()
                 total += value * len(batch)
         return total / n
-
-    @torch.no_grad()
-    def _recalibrate(self, model: nn.Module, n: int) -> None:
-        """Replace the BatchNorm running statistics by their averages over the first ``n`` training examples."""
-        norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-        if not norms:
-            return
-        momenta = [m.momentum for m in norms]
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # an equally weighted average over the batches, which are of (nearly) equal sizes
-        model.train()
-        for batch in torch.arange(n).tensor_split(math.ceil(n / _EVAL_BATCH)):
-            model(self._train_x[batch])
-        for m, momentum in zip(norms, momenta, strict=True):
-            m.momentum = momentum
-
-    @torch.no_grad()
-    def _score(self, model: nn.Module) -> tuple[float, float]:
-        """Accuracy and mean cross-entropy of ``model`` on the validation split."""
-        model.eval()
-        correct, loss = 0, 0.0
-        for start in range(0, len(self._val_y), _EVAL_BATCH):
-            x, y = self._val_x[start : start + _EVAL_BATCH], self._val_y[start : start + _EVAL_BATCH]
-            logits = model(x)
-            loss += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += int((logits.argmax(1) == y).sum())
-        return correct / len(self._val_y), loss / len(self._val_y)
 
     def _save(self, model: nn.Module, arch: Architecture) -> Path:
         """Write ``<arch_id>.pt`` (the state_dict, atomically) and ``<arch_id>.json``; the weights' path."""

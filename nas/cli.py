@@ -13,7 +13,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from nas.bench import BENCH_PROXIES, bench_nb201, bench_predictors, bench_proxies
+from nas.bench import BENCH_PROXIES, SUPERNET_VARIANTS, bench_nb201, bench_predictors, bench_proxies, bench_supernet
 from nas.errors import NASError
 from nas.latency import Backend, measure_latency
 from nas.predictors import PREDICTORS
@@ -370,6 +370,124 @@ def bench_proxies_command(
         f"data-dependent proxies: {data['batch_size']} {data['dataset']} training images ({data['input']}); "
         f"the published scores used {data['published_scores_used']}"
     )
+
+
+@bench_group.command("supernet")
+@click.option(
+    "--space",
+    "space_name",
+    type=click.Choice(["resnet20-pooling", "macro-cnn"]),
+    required=True,
+    help="The space whose supernet is ranked.",
+)
+@click.option("--dataset", default="fashion-mnist", show_default=True, help="Dataset name, .npz file or image folder.")
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="Where the dataset's files are (default: NAS_DATA_DIR)."
+)
+@click.option(
+    "--archs",
+    type=click.IntRange(min=2),
+    default=20,
+    show_default=True,
+    help="Ground-truth architectures trained from scratch.",
+)
+@click.option(
+    "--variants", default=",".join(SUPERNET_VARIANTS), show_default=True, help="Comma-separated supernet variants."
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=3, show_default=True, help="Epochs of each ground-truth training."
+)
+@click.option(
+    "--train-size",
+    type=click.IntRange(min=2),
+    default=8000,
+    show_default=True,
+    help="Training examples (ground truth and supernets).",
+)
+@click.option(
+    "--val-size",
+    type=click.IntRange(min=2),
+    default=2000,
+    show_default=True,
+    help="Validation examples of the ground truth.",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=4.0,
+    show_default=True,
+    help="Supernet training in subnet passes, as a multiple of one ground-truth training.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the architectures and trainings.")
+@click.option("--cache", type=click.Path(file_okay=False), help="Ground-truth cache (default: ~/.cache/nas).")
+@click.option(
+    "--repeat-truth",
+    is_flag=True,
+    help="Also train the architectures with another seed and report how "
+    "well the two trainings agree (the ceiling of any supernet's agreement).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_supernet_command(
+    space_name: str,
+    dataset: str,
+    data_dir: str | None,
+    archs: int,
+    variants: str,
+    epochs: int,
+    train_size: int,
+    val_size: int,
+    budget: float,
+    seed: int,
+    cache: str | None,
+    repeat_truth: bool,
+    as_json: bool,
+) -> None:
+    """Rank architectures with each supernet variant against training them from scratch."""
+    row = bench_supernet(
+        space_name,
+        dataset,
+        data_dir,
+        archs,
+        variants=[v.strip() for v in variants.split(",") if v.strip()],
+        epochs=epochs,
+        train_size=train_size,
+        val_size=val_size,
+        budget=budget,
+        seed=seed,
+        cache_dir=cache,
+        repeat_truth=repeat_truth,
+        progress=lambda message: click.echo(message, err=True),
+    )
+    if as_json:
+        click.echo(json.dumps(row))
+        return
+    standalone = row["standalone_train_seconds"]
+    table = Table(
+        "variant",
+        "Kendall tau",
+        "Spearman",
+        "precision@5",
+        "train s",
+        "x standalone",
+        "eval ms/arch",
+        title=f"supernets of {row['space']} on {row['dataset']}: {row['archs']} architectures, one trained "
+        f"from scratch in {standalone:.0f} s",
+    )
+    for name, v in row["variants"].items():
+        table.add_row(
+            name,
+            f"{v['kendall_tau']:.3f}",
+            f"{v['spearman']:.3f}",
+            f"{v['precision_at_5']:.2f}",
+            f"{v['train_seconds']:.0f}",
+            f"{v['train_seconds'] / standalone:.1f}",
+            f"{v['eval_ms_per_arch']:.0f}",
+        )
+    console.print(table)
+    if row["ground_truth_repeat"]:
+        console.print(
+            f"two trainings from scratch agree with Kendall tau {row['ground_truth_repeat']['kendall_tau']:.3f}"
+        )
 
 
 for _command in RUN_COMMANDS:

@@ -18,7 +18,7 @@ import torch
 from nas.config import ExperimentConfig, Named
 from nas.errors import InvalidOptionError, MissingDataError, NASError
 from nas.evaluation import EvalResult
-from nas.experiment import evaluator_options
+from nas.experiment import PREPARE_DIR, evaluator_options
 from nas.export import FORMATS, export_model
 from nas.ranking import agreement
 from nas.run import Run
@@ -51,11 +51,13 @@ def export_run(
     formats: Sequence[str] = FORMATS,
     *,
     untrained: bool = False,
+    finetune: int = 0,
 ) -> dict[str, dict[str, Path]]:
     """Export the architectures ``arch_ids`` of ``run`` to ``out_dir/<arch_id>/``; the files written per id.
 
     Args:
         untrained: export freshly initialized weights instead of training (e.g. to measure latency on a device).
+        finetune: train the weights found (kept, or inherited from a supernet) for this many more epochs first.
 
     Raises:
         InvalidOptionError: an id is not an OK result of the run.
@@ -72,6 +74,8 @@ def export_run(
         weights = "freshly initialized (untrained)"
         if not untrained:
             path, weights = _weights(run, result, out_dir / arch_id)
+            if finetune:
+                path, weights = _finetune(run, result, path, weights, finetune, out_dir / arch_id)
             module.load_state_dict(torch.load(path, weights_only=True))
         card = {
             "metrics": dict(result.metrics),
@@ -85,10 +89,23 @@ def export_run(
 
 
 def _weights(run: Run, result: EvalResult, workdir: Path) -> tuple[Path, str]:
-    """The weights of ``result``'s architecture: those the evaluator kept, else trained now; and how they came."""
+    """The weights of ``result``'s architecture: those the evaluator kept, those it inherits from the search's
+    supernet, else trained now; and how they came."""
     kept = result.provenance.details.get("weights")
     if kept and Path(kept).is_file():
         return Path(kept), f"trained by the search's {result.provenance.evaluator} evaluator ({kept})"
+    if result.provenance.evaluator == _config(run).evaluator.name and run.path is not None:
+        evaluator = EvaluatorSpec(
+            _config(run).evaluator.name, evaluator_options(_config(run), run_space(run), run.path)
+        ).create()
+        if hasattr(evaluator, "subnet"):  # a weight-sharing evaluator: the subnet's inherited weights
+            evaluator.prepare(run.path / PREPARE_DIR)  # loads the search's trained supernet
+            path = workdir / "inherited.pt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(evaluator.subnet(result.arch).state_dict(), path)
+            source = getattr(evaluator, "checkpoint", "")
+            return path, f"inherited from the search's supernet ({source}), BatchNorm recalibrated"
+
     spec = trainer(run, workdir)
     try:
         (trained,) = spec.create().evaluate([result.arch])
@@ -103,6 +120,17 @@ def _weights(run: Run, result: EvalResult, workdir: Path) -> tuple[Path, str]:
     accuracy = trained.metrics["accuracy"]
     note = f"trained for export by the train evaluator ({fidelity}; validation accuracy {accuracy:.4f})"
     return Path(trained.provenance.details["weights"]), note
+
+
+def _finetune(run: Run, result: EvalResult, start: Path, how: str, epochs: int, workdir: Path) -> tuple[Path, str]:
+    """Train ``start``'s weights of ``result``'s architecture for ``epochs`` more epochs with the train evaluator."""
+    (tuned,) = trainer(run, workdir, epochs=epochs, init_weights=str(start)).create().evaluate([result.arch])
+    if not tuned.ok:
+        raise InvalidOptionError(f"fine-tuning {result.arch_id} failed: {tuned.reason}")
+    accuracy = tuned.metrics["accuracy"]
+    return Path(
+        tuned.provenance.details["weights"]
+    ), f"{how}, then fine-tuned {epochs} epochs (validation accuracy {accuracy:.4f})"
 
 
 def verify_run(run: Run, sample: int, top: int, *, seed: int = 0, **train_options: Any) -> dict[str, Any]:

@@ -36,6 +36,10 @@ STATE_FILE = "search.json"
 SAVE_INTERVAL_S = 2.0
 
 
+#: Where an evaluator prepares its shared state (a trained supernet, for instance) in a run directory.
+PREPARE_DIR = "prepare"
+
+
 @dataclass
 class Experiment:
     """A config's parts, built: the space, the evaluator (prepared here, and the spec workers rebuild it from)."""
@@ -51,7 +55,7 @@ class Experiment:
         space = create_space(config.space.name, **config.space.options)
         spec = EvaluatorSpec(config.evaluator.name, evaluator_options(config, space, run_dir))
         evaluator = spec.create()
-        checkpoint = evaluator.prepare(run_dir / "prepare")
+        checkpoint = evaluator.prepare(run_dir / PREPARE_DIR)
         if checkpoint is not None and "checkpoint" in options_of(type(evaluator)):
             spec = EvaluatorSpec(spec.name, {**spec.options, "checkpoint": str(checkpoint)})
         return cls(config, getattr(evaluator, "space", space), spec, evaluator)

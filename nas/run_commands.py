@@ -181,6 +181,13 @@ def _print_frame(run: Run, frame: pd.DataFrame, title: str) -> None:
 )
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Output folder (default: RUN_DIR/export).")
 @click.option("--untrained", is_flag=True, help="Export freshly initialized weights instead of training.")
+@click.option(
+    "--finetune",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Train the found weights (kept, or inherited from a supernet) this many more epochs first.",
+)
 def export_command(
     run_dir: Path,
     arch_ids: tuple[str, ...],
@@ -189,9 +196,11 @@ def export_command(
     fmt: str,
     out: Path | None,
     untrained: bool,
+    finetune: int,
 ) -> None:
     """Export architectures of a run (ARCH_ID... or --best): architecture JSON, weights, TorchScript, ONNX, model
-    card. The weights are those the search trained, else the architecture is trained as the config says."""
+    card. The weights are those the search trained or inherited from its supernet, else the architecture is trained
+    as the config says."""
     run = load_run(run_dir)
     ids = list(arch_ids)
     if best:
@@ -202,7 +211,10 @@ def export_command(
     if not ids:
         raise click.UsageError("name ARCH_IDs or give --best")
     formats = FORMATS if fmt == "all" else (fmt,)
-    _print_exported(export_run(run, ids, out or run_dir / EXPORT_DIR, formats, untrained=untrained))
+    if untrained and finetune:
+        raise click.UsageError("--untrained and --finetune exclude each other")
+    exported = export_run(run, ids, out or run_dir / EXPORT_DIR, formats, untrained=untrained, finetune=finetune)
+    _print_exported(exported)
 
 
 @click.command("report")

@@ -29,6 +29,10 @@ RAY_ENVIRONMENT = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_AIR_NEW_OUTPUT": "0",
+    # Ray Train's second version schedules through an autoscaling coordinator that, on a busy small machine, waits
+    # minutes before starting the workers; the first starts them at once.
+    "RAY_TRAIN_V2_ENABLED": "0",
+    "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
 }
 for _key, _value in RAY_ENVIRONMENT.items():
     os.environ.setdefault(_key, _value)

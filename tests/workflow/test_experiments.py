@@ -15,13 +15,18 @@ EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob(
 
 
 def test_the_documented_experiments_exist():
-    assert {p.stem for p in EXPERIMENTS} >= {"quickstart", "nb201_pareto", "fashion_mnist_pooling"}
+    assert {p.stem for p in EXPERIMENTS} >= {
+        "quickstart",
+        "nb201_pareto",
+        "fashion_mnist_pooling",
+        "supernet_quickstart",
+    }
 
 
 def _brief(path: Path, folder: Path) -> Path:
-    """The experiment with a training evaluator cut to one epoch on a few hundred examples."""
+    """The experiment with a training (or supernet) evaluator cut to one epoch on a few hundred examples."""
     config = yaml.safe_load(path.read_text())
-    if config["evaluator"]["name"] == "train":
+    if config["evaluator"]["name"] in ("train", "supernet"):
         config["evaluator"]["options"]["epochs"] = 1
         config["dataset"]["options"] = {"train_size": 400, "val_size": 200}
     brief = folder / path.name
