@@ -19,7 +19,8 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -81,6 +82,17 @@ def _is_number(value: Any) -> bool:
 def _check(ok: bool, option: str, value: Any, accepted: str) -> None:
     if not ok:
         raise InvalidOptionError(f"train evaluator option {option}={value!r} is invalid; expected {accepted}")
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def space_for_task(space: SearchSpace | str, data: TaskData, evaluator: str) -> SearchSpace:
@@ -263,12 +275,8 @@ class TrainEvaluator(Evaluator):
         fidelity = self._fidelity(
             budget.get("epochs", default.epochs), budget.get("fraction", default.fraction), "budget"
         )
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             return [self._evaluate_one(arch, fidelity) for arch in archs]
-        finally:
-            torch.set_num_threads(previous)
 
     def fidelity_steps(self) -> list[dict[str, float]]:
         """Epochs 1, 2, 4, ... up to the configured epochs, at the configured fraction; each step trains from scratch,

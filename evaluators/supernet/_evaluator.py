@@ -18,7 +18,7 @@ from evaluators.data import load_dataset
 from evaluators.supernet._mixture import BalancedAssignment
 from evaluators.supernet._networks import Supernet, create_supernet, mixture_configurations
 from evaluators.supernet._training import Diverged, SupernetTraining, Sync, train_supernets
-from evaluators.training import available_cpus, recalibrate_batchnorm, score, space_for_task
+from evaluators.training import available_cpus, recalibrate_batchnorm, score, space_for_task, torch_threads
 from nas import (
     Architecture,
     EvalResult,
@@ -161,7 +161,7 @@ class SupernetEvaluator(Evaluator):
                 mixture_configurations(nets[0]), self.plan.supernets, self.plan.mixture_temperature
             )
         x, y = torch.tensor(self.data.train.x), torch.tensor(self.data.train.y)  # Ray ships the arrays read-only
-        with _threads(self.threads):
+        with torch_threads(self.threads):
             try:
                 final_loss = train_supernets(nets, x, y, self.plan, assignment, sync, shard)
             except Diverged as error:
@@ -219,7 +219,7 @@ class SupernetEvaluator(Evaluator):
             raise InvalidOptionError(f"the supernet evaluator takes no budget; got {dict(budget)}")
         n = self.eval_examples or len(self.data.val)
         x, y = torch.from_numpy(self.data.val.x[:n]), torch.from_numpy(self.data.val.y[:n])
-        with _threads(self.threads):
+        with torch_threads(self.threads):
             return [self._evaluate_one(arch, x, y) for arch in archs]
 
     def _evaluate_one(self, arch: Architecture, x: torch.Tensor, y: torch.Tensor) -> EvalResult:
@@ -248,20 +248,6 @@ class SupernetEvaluator(Evaluator):
         if not self.plan.share_widths:
             options["share_widths"] = False
         return create_supernet(self.space, **options)
-
-
-class _threads:
-    """Run with ``n`` torch threads, then restore the previous count."""
-
-    def __init__(self, n: int) -> None:
-        self.n, self.previous = n, torch.get_num_threads()
-
-    def __enter__(self) -> None:
-        self.previous = torch.get_num_threads()
-        torch.set_num_threads(self.n)
-
-    def __exit__(self, *_: object) -> None:
-        torch.set_num_threads(self.previous)
 
 
 def _plain(settings: Mapping[str, Any]) -> dict[str, Any]:
