@@ -81,7 +81,7 @@ class Experiment:
 
 def evaluator_options(config: ExperimentConfig, space: SearchSpace, run_dir: Path) -> dict[str, Any]:
     """The evaluator's options: the config's, plus what the rest of the config says where the evaluator takes it
-    (the space, the dataset and its options, the seed; for training, threads per worker and where to keep weights)."""
+    (the space, the dataset and its options, the seed, threads per worker; for training, where to keep weights)."""
     cls = EVALUATORS.get(config.evaluator.name)
     accepted = set(options_of(cls))
     unknown = sorted(set(config.dataset.options) - accepted)
@@ -97,8 +97,8 @@ def evaluator_options(config: ExperimentConfig, space: SearchSpace, run_dir: Pat
         "seed": config.seed,
         **config.dataset.options,
     }
+    implied["threads"] = max(1, int(config.execution.resources.get("cpu", 1)))  # per worker
     if cls.expensive:
-        implied["threads"] = max(1, int(config.execution.resources.get("cpu", 1)))
         implied["keep_weights"] = str(run_dir / "weights")
     options = dict(config.evaluator.options)
     for key, value in implied.items():

@@ -7,7 +7,6 @@ the same graph at every step, while a supernet trains a different subnet each st
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import tempfile
@@ -39,15 +38,13 @@ _STATE = "state.pt"
 def train_on_ray(evaluator: SupernetEvaluator, workers: int, workdir: Path) -> dict[str, Any]:
     """Train ``evaluator``'s supernet on ``workers`` Ray Train workers (on the running Ray, else a local one started
     and stopped here); the checkpoint's content, from rank 0."""
-    shipped = copy.copy(evaluator)
-    shipped.threads = max(1, evaluator.threads // workers)
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=max(os.cpu_count() or 1, workers), include_dashboard=False, logging_level=logging.WARNING)
     try:
         trainer = TorchTrainer(
             _worker,
-            train_loop_config={"evaluator": shipped},
+            train_loop_config={"evaluator": evaluator},
             torch_config=TorchConfig(backend="gloo"),
             scaling_config=ScalingConfig(
                 num_workers=workers, resources_per_worker={"CPU": 1}, trainer_resources={"CPU": 0}

@@ -52,7 +52,8 @@ class SupernetEvaluator(Evaluator):
         recalibration_examples: training examples that re-estimate an extracted subnet's BatchNorm statistics.
         eval_examples: validation examples each architecture is scored on (the first of the split; all if None).
         seed: seeds the supernet's initialization, the subnets drawn and the data order.
-        threads: torch threads (default: all CPUs available).
+        threads: torch threads while evaluating (default: all CPUs available; a search gives each of its workers
+            ``execution.resources.cpu``); training uses every CPU available, shared among its ``workers``.
         workers: data-parallel training workers; more than one trains on Ray Train (``TorchTrainer``, gloo).
         checkpoint: a trained supernet to load instead of training (what `prepare` wrote).
     """
@@ -161,7 +162,7 @@ class SupernetEvaluator(Evaluator):
                 mixture_configurations(nets[0]), self.plan.supernets, self.plan.mixture_temperature
             )
         x, y = torch.tensor(self.data.train.x), torch.tensor(self.data.train.y)  # Ray ships the arrays read-only
-        with torch_threads(self.threads):
+        with torch_threads(max(1, available_cpus() // shard[1])):  # training has the machine to itself
             try:
                 final_loss = train_supernets(nets, x, y, self.plan, assignment, sync, shard)
             except Diverged as error:
