@@ -92,13 +92,13 @@ class SupernetEvaluator(Evaluator):
             variant, epochs, batch_size, lr, momentum, weight_decay, sandwich_random, supernets,
             mixture_temperature, sampling, kernel_transform, share_widths, seed,
         )  # fmt: skip
-        for option, value, low in (
-            ("recalibration_examples", recalibration_examples, 1),
-            ("eval_examples", eval_examples if eval_examples is not None else 1, 1),
-            ("workers", workers, 1),
-            ("threads", threads if threads is not None else 1, 1),
+        for option, value in (
+            ("recalibration_examples", recalibration_examples),
+            ("eval_examples", 1 if eval_examples is None else eval_examples),
+            ("workers", workers),
+            ("threads", 1 if threads is None else threads),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidOptionError(
                     f"supernet evaluator option {option}={value!r} is invalid; expected an integer >= 1"
                 )
@@ -134,9 +134,11 @@ class SupernetEvaluator(Evaluator):
     def prepare(self, workdir: Path) -> Path:
         """Train the supernet into ``workdir/supernet.pt`` (or load the one there, trained with the same settings)."""
         path = Path(workdir) / CHECKPOINT
-        if path.is_file() and torch.load(path, weights_only=True)["settings"] == _plain(self.settings()):
-            self.load(path)
-            return path
+        if path.is_file():
+            state = self._read(path)
+            if state["settings"] == _plain(self.settings()):
+                self._restore(state, path)
+                return path
         path.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         if self.workers > 1:
@@ -149,7 +151,7 @@ class SupernetEvaluator(Evaluator):
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         torch.save(state, partial)
         os.replace(partial, path)
-        self.load(path)
+        self._restore(state, path)
         return path
 
     def train(self, sync: Sync | None = None, shard: tuple[int, int] = (0, 1)) -> dict[str, Any]:
@@ -177,10 +179,16 @@ class SupernetEvaluator(Evaluator):
 
     def load(self, path: Path) -> None:
         """Load a checkpoint written by `prepare`, after checking it was trained for this space and data."""
+        self._restore(self._read(path), path)
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
         try:
-            state = torch.load(path, weights_only=True)
+            return torch.load(path, weights_only=True)  # type: ignore[no-any-return]
         except (OSError, RuntimeError, EOFError) as error:
             raise InvalidOptionError(f"supernet checkpoint {str(path)!r} cannot be read ({error})") from error
+
+    def _restore(self, state: dict[str, Any], path: Path) -> None:
         mine = _plain(self.settings())
         if {k: v for k, v in state["settings"].items() if k != "plan"} != {
             k: v for k, v in mine.items() if k != "plan"

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from evaluators.supernet._mixture import BalancedAssignment
 from evaluators.supernet._networks import Supernet
+from evaluators.training import _is_int, _is_number
 from nas import Architecture, InvalidOptionError
 
 VARIANTS = ("spos", "sandwich", "mixture")
@@ -68,17 +69,17 @@ class SupernetTraining:
         checks = [
             (self.variant in VARIANTS, "variant", f"one of {', '.join(VARIANTS)}"),
             (self.sampling in SAMPLINGS, "sampling", f"one of {', '.join(SAMPLINGS)}"),
-            (_number(self.epochs) and self.epochs > 0, "epochs", "a positive number"),
-            (_int(self.batch_size) and self.batch_size >= 1, "batch_size", "a positive integer"),
-            (_number(self.lr) and self.lr > 0, "lr", "a positive number"),
-            (_number(self.momentum) and 0 <= self.momentum < 1, "momentum", "a number in [0, 1)"),
-            (_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a number >= 0"),
-            (_int(self.sandwich_random) and self.sandwich_random >= 0, "sandwich_random", "an integer >= 0"),
-            (_int(self.supernets) and self.supernets >= 1, "supernets", "a positive integer"),
-            (_number(self.mixture_temperature) and self.mixture_temperature > 0, "mixture_temperature", "> 0"),
+            (_is_number(self.epochs) and self.epochs > 0, "epochs", "a positive number"),
+            (_is_int(self.batch_size) and self.batch_size >= 1, "batch_size", "a positive integer"),
+            (_is_number(self.lr) and self.lr > 0, "lr", "a positive number"),
+            (_is_number(self.momentum) and 0 <= self.momentum < 1, "momentum", "a number in [0, 1)"),
+            (_is_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a number >= 0"),
+            (_is_int(self.sandwich_random) and self.sandwich_random >= 0, "sandwich_random", "an integer >= 0"),
+            (_is_int(self.supernets) and self.supernets >= 1, "supernets", "a positive integer"),
+            (_is_number(self.mixture_temperature) and self.mixture_temperature > 0, "mixture_temperature", "> 0"),
             (isinstance(self.kernel_transform, bool), "kernel_transform", "True or False"),
             (isinstance(self.share_widths, bool), "share_widths", "True or False"),
-            (_int(self.seed), "seed", "an integer"),
+            (_is_int(self.seed), "seed", "an integer"),
         ]
         for ok, option, accepted in checks:
             if not ok:
@@ -101,14 +102,6 @@ class SupernetTraining:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class ArchSampler:
