@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -12,6 +13,17 @@ from typing import Any
 
 import pytest
 import yaml
+
+
+@pytest.fixture(scope="session")
+def nas_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the ``nas`` command line in a subprocess and capture what it prints."""
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "nas", *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+    return run
 
 
 @pytest.fixture(scope="session")

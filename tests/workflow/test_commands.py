@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +14,9 @@ import torch
 
 import nas
 
-NAS = [sys.executable, "-m", "nas"]
-
-
-def nas_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NAS, *map(str, args)], capture_output=True, text=True, timeout=600)
-
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, write_config, digits_training) -> Path:
+def run_dir(tmp_path_factory, write_config, digits_training, nas_cli) -> Path:
     """A finished training search on digits, with its report and the best model exported."""
     folder = tmp_path_factory.mktemp("runs")
     config = write_config(
@@ -48,7 +40,7 @@ def test_search_ends_with_the_report_and_the_best_model(run_dir):
     assert {p.name for p in exported.iterdir()} == {"arch.json", "model.torchscript.pt", "model.onnx", "MODEL_CARD.md"}
 
 
-def test_query_json_lists_the_front_with_objectives_and_costs(run_dir):
+def test_query_json_lists_the_front_with_objectives_and_costs(run_dir, nas_cli):
     result = nas_cli("query", run_dir, "--pareto", "--format", "json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
@@ -60,7 +52,7 @@ def test_query_json_lists_the_front_with_objectives_and_costs(run_dir):
     assert accuracies == sorted(accuracies, reverse=True)
 
 
-def test_query_filters_sorts_and_writes_csv(run_dir):
+def test_query_filters_sorts_and_writes_csv(run_dir, nas_cli):
     frame = nas.load_run(run_dir).to_dataframe()
     bound = float(frame["macs"].median())
     result = nas_cli("query", run_dir, "--where", f"macs<={bound}", "--sort", "macs", "--top", "3", "--format", "csv")
@@ -78,14 +70,14 @@ def test_query_filters_sorts_and_writes_csv(run_dir):
         (["--storage", "sqlite:////nonexistent/x.db"], "cannot open the result storage"),
     ],
 )
-def test_query_errors_name_the_problem(run_dir, args, message):
+def test_query_errors_name_the_problem(run_dir, args, message, nas_cli):
     target = [] if "--storage" in args else [run_dir]
     result = nas_cli("query", *target, *args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_export_uses_the_weights_the_search_trained(run_dir, tmp_path):
+def test_export_uses_the_weights_the_search_trained(run_dir, tmp_path, nas_cli):
     result = nas_cli("export", run_dir, "--best", "--where", "accuracy>=0", "--format", "all", "-o", tmp_path)
     assert result.returncode == 0, result.stderr
     run = nas.load_run(run_dir)
@@ -103,7 +95,7 @@ def test_export_uses_the_weights_the_search_trained(run_dir, tmp_path):
     assert np.abs(session.run(None, {"input": x})[0] - scripted(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
 
 
-def test_report_command_writes_an_offline_page(run_dir, tmp_path):
+def test_report_command_writes_an_offline_page(run_dir, tmp_path, nas_cli):
     result = nas_cli("report", run_dir, "-o", tmp_path)
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "index.html").read_text()
@@ -112,7 +104,7 @@ def test_report_command_writes_an_offline_page(run_dir, tmp_path):
         assert arch_id in page
 
 
-def test_verify_retrains_and_stores_the_ranking_agreement(run_dir):
+def test_verify_retrains_and_stores_the_ranking_agreement(run_dir, nas_cli):
     result = nas_cli("verify", run_dir, "--sample", "3", "--top", "1")
     assert result.returncode == 0, result.stderr
     assert "Kendall tau" in result.stdout
@@ -122,7 +114,7 @@ def test_verify_retrains_and_stores_the_ranking_agreement(run_dir):
     assert nas.load_run(run_dir).store.study.user_attrs["verify"] == report
 
 
-def test_export_of_a_run_without_weights_or_data_says_to_export_untrained(tmp_path, write_config):
+def test_export_of_a_run_without_weights_or_data_says_to_export_untrained(tmp_path, write_config, nas_cli):
     config = write_config(tmp_path, budget={"evaluations": 4})
     assert nas_cli("search", config, "--out", tmp_path, "--no-progress").returncode == 0
     refused = nas_cli("export", tmp_path / "table", "--best", "--format", "onnx", "-o", tmp_path / "models")

@@ -3,8 +3,6 @@ model carries the weights its architecture inherits (or those fine-tuned from th
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,15 +10,9 @@ import torch
 
 import nas
 
-NAS = [sys.executable, "-m", "nas"]
-
-
-def nas_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NAS, *map(str, args)], capture_output=True, text=True, timeout=600)
-
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, write_config, digits_training) -> Path:
+def run_dir(tmp_path_factory, write_config, digits_training, nas_cli) -> Path:
     folder = tmp_path_factory.mktemp("runs")
     config = write_config(
         folder,
@@ -48,7 +40,7 @@ def test_the_search_trains_one_supernet_and_scores_every_architecture_with_it(ru
     assert {r.provenance.details["checkpoint"] for r in results} == {str(checkpoint)}
 
 
-def test_a_resume_reuses_the_trained_supernet(run_dir):
+def test_a_resume_reuses_the_trained_supernet(run_dir, nas_cli):
     checkpoint = run_dir / "prepare" / "supernet.pt"
     stamp = checkpoint.stat().st_mtime_ns
     result = nas_cli("search", run_dir / "config.yaml", "--out", run_dir.parent, "--resume", "--max-evals", "16",
@@ -58,7 +50,7 @@ def test_a_resume_reuses_the_trained_supernet(run_dir):
     assert len(nas.load_run(run_dir).store.results()) == 16
 
 
-def test_the_exported_model_inherits_its_weights_from_the_supernet(run_dir, tmp_path):
+def test_the_exported_model_inherits_its_weights_from_the_supernet(run_dir, tmp_path, nas_cli):
     run = nas.load_run(run_dir)
     best = run.pareto().iloc[0]
     result = nas_cli("export", run_dir, "--best", "--format", "state_dict", "-o", tmp_path)
@@ -75,7 +67,7 @@ def test_the_exported_model_inherits_its_weights_from_the_supernet(run_dir, tmp_
     torch.testing.assert_close(module.state_dict(), evaluator.subnet(arch).state_dict())
 
 
-def test_the_exported_model_can_be_fine_tuned_from_its_inherited_weights(run_dir, tmp_path):
+def test_the_exported_model_can_be_fine_tuned_from_its_inherited_weights(run_dir, tmp_path, nas_cli):
     result = nas_cli("export", run_dir, "--best", "--format", "state_dict", "--finetune", "1", "-o", tmp_path)
     assert result.returncode == 0, result.stderr
     (card,) = tmp_path.glob("*/MODEL_CARD.md")
