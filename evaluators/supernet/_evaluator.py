@@ -212,7 +212,9 @@ class SupernetEvaluator(Evaluator):
 
     def supernet_of(self, arch: Architecture) -> int:
         """The index of the supernet ``arch`` inherits from (0 unless a mixture assigns it)."""
-        return self.assignment.supernet_of(arch.arch_id) if self.assignment else 0
+        if self.assignment is None or self.nets is None:
+            return 0
+        return self.assignment.supernet_of(self.nets[0].configuration(arch))
 
     def subnet(self, arch: Architecture) -> nn.Module:
         """``arch``'s network with its inherited weights and recalibrated BatchNorm statistics."""

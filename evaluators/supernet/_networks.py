@@ -82,6 +82,10 @@ class Supernet(nn.Module):
         """The configurations a mixture of supernets assigns to its members (None: this supernet has none)."""
         return None
 
+    def configuration(self, arch: Architecture) -> str:
+        """The configuration of ``arch`` among `configurations` (only where there are some)."""
+        raise NotImplementedError(f"the supernet of {self.space.name} has no configurations")
+
     def _skeleton(self, arch: Architecture) -> nn.Module:
         skeleton = self._skeletons.pop(arch.arch_id, None)
         if skeleton is None:
@@ -103,7 +107,9 @@ class ResNet20PoolingSupernet(Supernet):
             output) width pair of a block weights of its own, so that only configurations that give a block the same
             widths share its weights.
 
-    `configurations` are the pooling configurations (each architecture is one), for a mixture of supernets.
+    `configurations` are the pooling configurations, the placements of the downsampling layers, for a mixture of
+    supernets: architectures that differ only in their downsampling operations work at the same resolutions with
+    the same widths, so they share one member.
     """
 
     space_type = ResNet20PoolingSpace
@@ -139,8 +145,17 @@ class ResNet20PoolingSupernet(Supernet):
         return out | prefixed("classifier", self.classifier.tensors(specs[-1].c_out))
 
     def configurations(self) -> list[str] | None:
-        """The ids of the pooling configurations: every architecture of the space."""
-        return [arch.arch_id for arch in self.space.enumerate()]
+        """The pooling configurations: every placement of the downsampling layers."""
+        (placements,) = (d.options for d in self.space.dimensions() if d.name == "downsample_at")
+        return [_placement(blocks) for blocks in placements]
+
+    def configuration(self, arch: Architecture) -> str:
+        return _placement(arch.choices["downsample_at"])
+
+
+def _placement(blocks: Any) -> str:
+    """The name of a placement (a tuple of block indices) of the downsampling layers."""
+    return "downsample_at=" + ",".join(map(str, blocks))
 
 
 def _pair(c_in: int, c_out: int) -> str:

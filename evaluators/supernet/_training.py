@@ -207,13 +207,15 @@ def _step(
             distilled.backward()
             total = total + distilled.detach() / plan.subnets_per_step
     else:
-        arch = sampler()
-        k = assignment.choose(arch.arch_id, sampler.rng) if assignment is not None else 0
+        arch, k = sampler(), 0
+        if assignment is not None:  # the configuration's member of the mixture trains it
+            configuration = nets[0].configuration(arch)
+            k = assignment.choose(configuration, sampler.rng)
         total = F.cross_entropy(nets[k](x, arch), y)
         total.backward()
         total = total.detach()
     if sync is not None:
         sync(total)
     if assignment is not None:
-        assignment.observe(arch.arch_id, k, float(total))
+        assignment.observe(configuration, k, float(total))
     return float(total)
