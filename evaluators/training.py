@@ -95,11 +95,19 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def space_for_task(space: SearchSpace | str, data: TaskData, evaluator: str) -> SearchSpace:
-    """``space`` for ``data``'s task: a registered name is created for it, a space object must already fit it."""
+def space_for_task(
+    space: SearchSpace | str, data: TaskData, evaluator: str, options: Mapping[str, Any] | None = None
+) -> SearchSpace:
+    """``space`` for ``data``'s task: a registered name is created for it (with ``options``), a space object must
+    already fit it."""
     task = f"input_shape={data.input_shape}, num_classes={data.num_classes}"
     if isinstance(space, str):
-        return create_space(space, input_shape=data.input_shape, num_classes=data.num_classes)
+        return create_space(space, input_shape=data.input_shape, num_classes=data.num_classes, **(options or {}))
+    if options:
+        raise InvalidOptionError(
+            f"{evaluator} evaluator option space_options applies to a space given by name; got a space object and "
+            f"{dict(options)}"
+        )
     if not isinstance(space, SearchSpace):
         raise InvalidOptionError(
             f"{evaluator} evaluator option space must be a SearchSpace or a registered space name; "
@@ -156,6 +164,7 @@ class TrainEvaluator(Evaluator):
     Args:
         space: a `SearchSpace` built for the dataset's input shape and number of classes, or a registered space name,
             then created for them.
+        space_options: options of the space given by name (e.g. ``{"num_downsample": 3}``).
         dataset: a dataset name (``"digits"``, ``"fashion-mnist"``), a ``.npz`` file or an image folder; see
             `evaluators.data.load_dataset`.
         data_dir: where to find ``fashion-mnist``; ``None`` reads ``NAS_DATA_DIR``.
@@ -214,6 +223,7 @@ class TrainEvaluator(Evaluator):
         threads: int | None = None,
         keep_weights: str | Path | None = None,
         init_weights: str | Path | None = None,
+        space_options: Mapping[str, Any] | None = None,
     ) -> None:
         _check(_is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "a positive integer")
         _check(_is_number(lr) and lr > 0, "lr", lr, "a positive number")
@@ -230,7 +240,7 @@ class TrainEvaluator(Evaluator):
         _check(_is_int(split_seed), "split_seed", split_seed, "an integer")
         _check(threads is None or (_is_int(threads) and threads >= 1), "threads", threads, "a positive integer")
         self.data = load_dataset(dataset, data_dir, split_seed, train_size=train_size, val_size=val_size)
-        self.space = space_for_task(space, self.data, self.name)
+        self.space = space_for_task(space, self.data, self.name, space_options)
         self.batch_size = batch_size
         self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
         self.label_smoothing = float(label_smoothing)

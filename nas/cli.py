@@ -426,6 +426,14 @@ def bench_proxies_command(
     help="Also train the architectures with another seed and report how "
     "well the two trainings agree (the ceiling of any supernet's agreement).",
 )
+@click.option(
+    "--option",
+    "-O",
+    "space_options",
+    multiple=True,
+    callback=_parse_options,
+    help="A space option as KEY=VALUE (VALUE in YAML), repeatable; e.g. -O num_downsample=3.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_supernet_command(
     space_name: str,
@@ -440,6 +448,7 @@ def bench_supernet_command(
     seed: int,
     cache: str | None,
     repeat_truth: bool,
+    space_options: dict[str, Any],
     as_json: bool,
 ) -> None:
     """Rank architectures with each supernet variant against training them from scratch."""
@@ -456,6 +465,7 @@ def bench_supernet_command(
         seed=seed,
         cache_dir=cache,
         repeat_truth=repeat_truth,
+        space_options=space_options,
         progress=lambda message: click.echo(message, err=True),
     )
     if as_json:

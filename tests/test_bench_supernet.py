@@ -48,3 +48,13 @@ def test_bad_settings_are_named(tmp_path):
         bench_supernet("resnet20-pooling", "digits", None, 4, variants=["once"], cache_dir=tmp_path)
     with pytest.raises(InvalidOptionError, match="archs must be between 2 and the space's 324"):
         bench_supernet("resnet20-pooling", "digits", None, 400, cache_dir=tmp_path, **SMALL)
+
+
+def test_space_options_make_another_space_with_a_ground_truth_of_its_own(tmp_path):
+    row = bench_supernet("resnet20-pooling", "digits", None, 3, variants=["mixture"], cache_dir=tmp_path,
+                         space_options={"num_downsample": 1}, **SMALL)  # fmt: skip
+    assert row["space_options"] == {"num_downsample": 1}
+    archs = [json.loads(path.read_text()) for path in tmp_path.glob("ground-truth-*.json")]
+    (stored,) = archs
+    assert stored["setting"]["options"] == {"num_downsample": 1}
+    assert all(set(r["arch"]["choices"]) == {"downsample_at", "downsample_op_1"} for r in stored["results"].values())

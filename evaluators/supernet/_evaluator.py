@@ -43,7 +43,7 @@ class SupernetEvaluator(Evaluator):
     split: metrics ``accuracy`` (a fraction) and ``loss``, costs from ``space.cost``.
 
     Args:
-        space, dataset, data_dir, train_size, val_size, split_seed: as for the ``train`` evaluator.
+        space, space_options, dataset, data_dir, train_size, val_size, split_seed: as for the ``train`` evaluator.
         variant: "spos" (one uniformly sampled subnet per step), "sandwich" (the largest, the smallest and
             ``sandwich_random`` random subnets per step, the others distilled from the largest) or "mixture"
             (``supernets`` supernets with a learned, balanced assignment of pooling configurations; resnet20-pooling).
@@ -87,6 +87,7 @@ class SupernetEvaluator(Evaluator):
         threads: int | None = None,
         workers: int = 1,
         checkpoint: str | Path | None = None,
+        space_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.plan = SupernetTraining(
             variant, epochs, batch_size, lr, momentum, weight_decay, sandwich_random, supernets,
@@ -106,7 +107,7 @@ class SupernetEvaluator(Evaluator):
                              "seed": split_seed}  # fmt: skip
         self.data = load_dataset(dataset, **self.data_options)
         self.dataset = dataset
-        self.space = space_for_task(space, self.data, self.name)
+        self.space = space_for_task(space, self.data, self.name, space_options)
         self.recalibration_examples, self.eval_examples = recalibration_examples, eval_examples
         self.threads = available_cpus() if threads is None else threads
         self.workers = workers

@@ -2,6 +2,7 @@
 
 Definitions (contract):
 
+- The space: ``space`` created for the dataset's task with ``space_options`` (the space's defaults when none).
 - Ground truth: ``archs`` distinct architectures drawn with ``seed``, each trained from scratch by the ``train``
   evaluator at a fixed fidelity (``epochs`` over ``train_size`` examples) and scored on ``val_size`` validation
   examples; cached on disk (`GroundTruthCache`), so a rerun trains only what is missing.
@@ -67,20 +68,26 @@ def bench_supernet(
     cache_dir: str | Path | None = None,
     repeat_truth: bool = False,
     supernet_options: Mapping[str, Any] | None = None,
+    space_options: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """The contract's figures; ``supernet_options`` are extra options of every variant's evaluator."""
+    """The contract's figures; ``supernet_options`` are extra options of every variant's evaluator, ``space_options``
+    the space's."""
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise InvalidOptionError(f"unknown supernet variants {unknown}; choose among {', '.join(VARIANTS)}")
     say = progress or (lambda _: None)
     data = {"dataset": dataset, "data_dir": data_dir, "train_size": train_size, "val_size": val_size}
+    options = dict(space_options or {})
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
 
     def trained(training_seed: int) -> tuple[Evaluator, list[EvalResult], GroundTruthCache]:
-        trainer = create_evaluator("train", space=space, epochs=epochs, seed=training_seed, threads=threads, **data)
+        trainer = create_evaluator(
+            "train", space=space, space_options=options, epochs=epochs, seed=training_seed, threads=threads, **data
+        )
         built: SearchSpace = trainer.space  # type: ignore[attr-defined]
-        setting = {"space": built.name, "version": built.version, "epochs": epochs, "seed": training_seed, **data}
+        setting = {"space": built.name, "version": built.version, "options": options, "epochs": epochs,
+                   "seed": training_seed, **data}  # fmt: skip
         cache = GroundTruthCache(folder, {**setting, "data_dir": None})
 
         def reported(result: EvalResult, cached: bool) -> None:
@@ -136,6 +143,7 @@ def bench_supernet(
         say(f"{name}: tau {found.kendall_tau:.3f}, train {training_seconds:.0f} s, eval {per_arch:.0f} ms/arch")
     return {
         "space": built.name,
+        "space_options": options,
         "dataset": dataset,
         "archs": len(chosen),
         "variants": figures,

@@ -230,6 +230,14 @@ def test_a_space_for_another_task_is_refused():
         TrainEvaluator(42)  # type: ignore[arg-type]
     with pytest.raises(nas.UnknownNameError, match="unknown search space 'resnet21'; registered: .*resnet20-pooling"):
         TrainEvaluator("resnet21")
+    with pytest.raises(nas.InvalidOptionError, match="space_options applies to a space given by name"):
+        TrainEvaluator(ResNet20PoolingSpace((1, 8, 8)), space_options={"num_downsample": 3})
+
+
+def test_a_space_given_by_name_takes_its_options():
+    evaluator = TrainEvaluator("resnet20-pooling", space_options={"num_downsample": 3, "base_width": 8})
+    space = evaluator.space
+    assert (space.num_downsample, space.base_width, space.input_shape) == (3, 8, (1, 8, 8))
 
 
 def test_keep_weights_must_be_a_directory(space, tmp_path):
