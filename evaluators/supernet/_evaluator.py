@@ -31,6 +31,8 @@ from nas import (
 )
 
 CHECKPOINT = "supernet.pt"
+#: The checkpoint's format, part of its settings: 2 since a mixture assigns pooling placements (1: architectures).
+CHECKPOINT_FORMAT = 2
 
 
 class SupernetEvaluator(Evaluator):
@@ -121,6 +123,7 @@ class SupernetEvaluator(Evaluator):
     def settings(self) -> dict[str, Any]:
         """What the trained supernet depends on: the space, the data and the training plan."""
         return {
+            "format": CHECKPOINT_FORMAT,
             "space": self.space.name,
             "space_version": self.space.version,
             "dimensions": hashlib.sha256(

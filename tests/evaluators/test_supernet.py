@@ -152,6 +152,18 @@ def test_recalibrated_extraction_is_deterministic_and_a_checkpoint_reloads_the_s
     assert [r.metrics for r in reloaded.evaluate(archs)] == first
 
 
+def test_a_checkpoint_of_an_older_format_is_refused_and_trained_again(trained, tmp_path):
+    _, path = trained
+    state = torch.load(path, weights_only=True)
+    del state["settings"]["format"]  # written before a mixture assigned placements
+    torch.save(state, tmp_path / "supernet.pt")
+    with pytest.raises(InvalidOptionError, match="with other settings; prepare the evaluator again"):
+        SupernetEvaluator("resnet20-pooling", "digits", checkpoint=tmp_path / "supernet.pt")
+    same = SupernetEvaluator("resnet20-pooling", "digits", variant="sandwich", epochs=6, sandwich_random=1)
+    same.prepare(tmp_path)  # the same settings but for the format: trained again, not loaded
+    assert torch.load(tmp_path / "supernet.pt", weights_only=True)["settings"]["format"] == 2
+
+
 def test_prepare_reuses_a_checkpoint_trained_with_the_same_settings(trained):
     _, path = trained
     stamp = path.stat().st_mtime_ns
