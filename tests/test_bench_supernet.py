@@ -54,7 +54,6 @@ def test_space_options_make_another_space_with_a_ground_truth_of_its_own(tmp_pat
     row = bench_supernet("resnet20-pooling", "digits", None, 3, variants=["mixture"], cache_dir=tmp_path,
                          space_options={"num_downsample": 1}, **SMALL)  # fmt: skip
     assert row["space_options"] == {"num_downsample": 1}
-    archs = [json.loads(path.read_text()) for path in tmp_path.glob("ground-truth-*.json")]
-    (stored,) = archs
+    (stored,) = [json.loads(path.read_text()) for path in tmp_path.glob("ground-truth-*.json")]
     assert stored["setting"]["options"] == {"num_downsample": 1}
     assert all(set(r["arch"]["choices"]) == {"downsample_at", "downsample_op_1"} for r in stored["results"].values())
