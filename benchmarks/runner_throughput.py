@@ -161,11 +161,10 @@ def search(data_dir: str, evaluations: int, address: str | None, workers: int, b
     timers = Timers(
         {
             "wire (space, evaluator, table load)": (Experiment, "wire"),
-            "open store": (ResultStore, "__init__"),
-            "propose (strategy ask, dedup, state save)": (Search, "propose"),
-            "record (store, strategy tell, state save)": (Search, "record"),
+            "open store": (ResultStore, "create"),
+            "propose (strategy ask, dedup)": (Search, "propose"),
+            "record (store, strategy tell)": (Search, "record"),
             "  of which ResultStore.add": (ResultStore, "add"),
-            "  of which state saves (search.json, in both)": (Search, "_save"),
         }
     )
     with tempfile.TemporaryDirectory() as out, timers:

@@ -346,6 +346,9 @@ class ZeroCostEvaluator(Evaluator):
         resized = F.interpolate(x, size=wanted[1:], mode="bilinear", align_corners=False, antialias=True)
         return resized.expand(-1, wanted[0], -1, -1).contiguous()
 
+    def figures(self) -> frozenset[str]:
+        return frozenset({*self.proxies, "macs", "params"})
+
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """Score each architecture, in order. ``budget`` is ignored: nothing is trained."""
         return [self._evaluate_one(arch) for arch in archs]

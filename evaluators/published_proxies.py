@@ -128,6 +128,9 @@ class PublishedProxiesEvaluator(Evaluator):
         """The published cells, in the file's order."""
         return list(self._scores)
 
+    def figures(self) -> frozenset[str]:
+        return frozenset({*PUBLISHED_PROXIES, "val_accuracy", "macs", "params"})
+
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """One result per architecture; ``budget`` is ignored."""
         provenance = Provenance(self.name, details={"dataset": self.dataset, "source": "NAS-Bench-Suite-Zero"})

@@ -208,6 +208,9 @@ class NB201TableEvaluator(Evaluator):
         self._counts = self._table[["macs", "params"]].to_numpy()
         self._latency = self._table[list(latency)].to_numpy(np.float64)
 
+    def figures(self) -> frozenset[str]:
+        return frozenset({"accuracy", *self._cost_keys})
+
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """One result per architecture; one outside the space fails with the reason and the rest still evaluate.
         ``budget`` is ignored: the table has one fidelity, 200 epochs."""

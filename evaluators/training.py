@@ -43,6 +43,8 @@ from nas import (
 
 #: The keys of the ``budget`` that `TrainEvaluator.evaluate` accepts.
 BUDGET_KEYS = ("epochs", "fraction")
+#: What scoring a network on the validation split gives (`score`), with the space's costs.
+TRAINED_FIGURES = frozenset({"accuracy", "loss", "macs", "params"})
 #: Examples per forward pass when no gradients are kept (validation, BatchNorm recalibration).
 _EVAL_BATCH = 1000
 #: At most this many training examples re-estimate the BatchNorm statistics after training.
@@ -247,14 +249,10 @@ class TrainEvaluator(Evaluator):
         self.recalibrate_bn = recalibrate_bn
         self.seed = seed
         self.threads = available_cpus() if threads is None else threads
-        self.keep_weights = None if keep_weights is None else Path(keep_weights).expanduser()
-        if self.keep_weights is not None:
-            try:
-                self.keep_weights.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise InvalidOptionError(
-                    f"train evaluator option keep_weights={str(keep_weights)!r} is not a usable directory ({error})"
-                ) from error
+        self.keep_weights = None if keep_weights is None else Path(keep_weights).expanduser().absolute()
+        _check(
+            self.keep_weights is None or not self.keep_weights.is_file(), "keep_weights", keep_weights, "a directory"
+        )
         self.init_weights = None if init_weights is None else Path(init_weights).expanduser()
         _check(
             self.init_weights is None or self.init_weights.is_file(), "init_weights", init_weights, "a state_dict file"
@@ -262,6 +260,9 @@ class TrainEvaluator(Evaluator):
         self._train_x, self._train_y = torch.from_numpy(self.data.train.x), torch.from_numpy(self.data.train.y)
         self._val_x, self._val_y = torch.from_numpy(self.data.val.x), torch.from_numpy(self.data.val.y)
         self.fidelity = self._fidelity(epochs, fraction, "option")
+
+    def figures(self) -> frozenset[str]:
+        return TRAINED_FIGURES
 
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """Train and score each architecture, in order.
@@ -359,7 +360,11 @@ class TrainEvaluator(Evaluator):
         if not math.isfinite(loss):
             return EvalResult.failed(arch, f"validation loss is {loss} after training", provenance())
         if self.keep_weights is not None:
-            details["weights"] = str(self._save(model, arch))
+            try:
+                details["weights"] = str(self._save(model, arch))
+            except OSError as error:  # the file system's fault, not the architecture's: a resume tries again
+                reason = f"saving the weights to {self.keep_weights} failed: {error}"
+                return EvalResult.failed(arch, reason, provenance(), retryable=True)
         return EvalResult(arch, {"accuracy": accuracy, "loss": loss}, cost.to_dict(), provenance())
 
     def _train(self, model: nn.Module, n: int, epochs: int, shuffle: torch.Generator) -> float:
@@ -396,8 +401,10 @@ class TrainEvaluator(Evaluator):
         return total / n
 
     def _save(self, model: nn.Module, arch: Architecture) -> Path:
-        """Write ``<arch_id>.pt`` (the state_dict, atomically) and ``<arch_id>.json``; the weights' path."""
+        """Write ``<arch_id>.pt`` (the state_dict, atomically) and ``<arch_id>.json`` (the folder is created on the
+        first save, so that creating an evaluator writes nothing); the weights' path."""
         assert self.keep_weights is not None
+        self.keep_weights.mkdir(parents=True, exist_ok=True)
         path = self.keep_weights / f"{arch.arch_id}.pt"
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         torch.save(model.state_dict(), partial)

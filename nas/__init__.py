@@ -23,6 +23,8 @@ from nas.errors import (
     MissingDataError,
     MissingExtraError,
     NASError,
+    RunLockedError,
+    StoreError,
     UnknownNameError,
 )
 from nas.evaluation import (
@@ -36,9 +38,10 @@ from nas.evaluation import (
     create_evaluator,
     register_evaluator,
 )
-from nas.experiment import Experiment, run_search
+from nas.experiment import Experiment, StopReason, run_search
 from nas.export import check_onnx, check_torchscript, export_model, export_onnx, export_torchscript
 from nas.latency import Backend, Latency, measure_latency
+from nas.lease import RunLease
 from nas.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
 from nas.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
 from nas.ranking import RankAgreement, agreement, rank_agreement
@@ -108,10 +111,14 @@ __all__ = [
     "RegularizedEvolution",
     "ResultStore",
     "Run",
+    "RunLease",
+    "RunLockedError",
     "Runner",
     "SearchSpace",
     "Seed",
     "Status",
+    "StopReason",
+    "StoreError",
     "Strategy",
     "UnknownNameError",
     "agreement",

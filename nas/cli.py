@@ -517,4 +517,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except NASError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
+    except OSError as error:  # a file or folder the command was pointed at cannot be read or written
+        where = f": {error.filename}" if error.filename else ""
+        click.echo(f"error: {error.strerror or error}{where}", err=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)

@@ -169,7 +169,6 @@ def verify_run(run: Run, sample: int, top: int, *, seed: int = 0, **train_option
     }
     if run.path:
         (run.path / VERIFY_FILE).write_text(json.dumps(report, indent=2))
-    run.store.study.set_user_attr("verify", report)
     return report
 
 

@@ -33,6 +33,14 @@ class MissingExtraError(NASError, ImportError):
     """An optional dependency is not installed: the message names the extra that provides it."""
 
 
+class StoreError(NASError):
+    """The result store cannot be used (unreachable, locked, damaged): the message names the storage and why."""
+
+
+class RunLockedError(NASError):
+    """Another search holds the run's lease: the message names the holder (host, pid, since when)."""
+
+
 class ExportMismatchError(NASError):
     """An exported model's outputs differ from the PyTorch module's: the message gives the largest difference."""
 

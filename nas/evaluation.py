@@ -84,10 +84,12 @@ def figure_keys(name: str) -> tuple[str, ...]:
 
 
 class Status(StrEnum):
-    """Outcome of one evaluation."""
+    """Outcome of one evaluation: done at its full fidelity, failed, or stopped early by a multi-fidelity scheduler
+    (its figures are those of the lower fidelity it reached)."""
 
     OK = "ok"
     FAILED = "failed"
+    PRUNED = "pruned"
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,10 @@ class Provenance:
 @dataclass(frozen=True)
 class EvalResult:
     """The outcome of evaluating one architecture: metrics (e.g. ``accuracy``), costs (``macs``, ``params``,
-    ``latency_ms:<device>``), a status with its reason when failed, and the provenance."""
+    ``latency_ms:<device>``), a status with its reason when failed, and the provenance.
+
+    A failure is ``retryable`` when it was not the architecture's fault (a worker died, a file system error): a
+    resumed search evaluates it again, once. A diverged or invalid architecture is not retried."""
 
     arch: Architecture
     metrics: Mapping[str, float]
@@ -122,15 +127,16 @@ class EvalResult:
     provenance: Provenance
     status: Status = Status.OK
     reason: str = ""
+    retryable: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
         object.__setattr__(self, "costs", MappingProxyType(dict(self.costs)))
 
     @classmethod
-    def failed(cls, arch: Architecture, reason: str, provenance: Provenance) -> EvalResult:
+    def failed(cls, arch: Architecture, reason: str, provenance: Provenance, *, retryable: bool = False) -> EvalResult:
         """A failed evaluation: no figures, and the reason in one sentence."""
-        return cls(arch, {}, {}, provenance, Status.FAILED, reason)
+        return cls(arch, {}, {}, provenance, Status.FAILED, reason, retryable)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form; `from_dict` reads it back."""
@@ -141,6 +147,7 @@ class EvalResult:
             "provenance": self.provenance.to_dict(),
             "status": self.status.value,
             "reason": self.reason,
+            "retryable": self.retryable,
         }
 
     @classmethod
@@ -153,6 +160,7 @@ class EvalResult:
             Provenance(**data["provenance"]),
             Status(data["status"]),
             data["reason"],
+            bool(data.get("retryable", False)),
         )
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles (for Ray workers) through the plain dict form
@@ -164,7 +172,13 @@ class EvalResult:
 
     @property
     def ok(self) -> bool:
+        """Evaluated at its full fidelity."""
         return self.status is Status.OK
+
+    @property
+    def measured(self) -> bool:
+        """Has its figures: evaluated in full, or stopped early at a lower fidelity (what strategies learn from)."""
+        return self.status is not Status.FAILED
 
     def value(self, name: str) -> float:
         """The figure called ``name``, from the metrics or the costs; ``latency:<device>`` reads
@@ -201,6 +215,11 @@ class Evaluator(ABC):
         A runner may evaluate an architecture at each step in turn and stop the unpromising ones early (ASHA).
         """
         return []
+
+    @abstractmethod
+    def figures(self) -> frozenset[str]:
+        """The names of the metrics and costs every OK result of this evaluator carries (e.g. ``accuracy``,
+        ``macs``, ``latency_ms:pixel3``): a search checks its objectives against them before anything runs."""
 
     @abstractmethod
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:

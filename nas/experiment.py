@@ -1,40 +1,36 @@
-"""From an experiment config to a finished search: wiring the parts, the search loop, resuming.
+"""From an experiment config to a finished search: wiring the parts, the search loop, resuming exactly.
 
-`run_search` is what ``nas search`` calls: it creates (or, with ``resume``, reopens) the run directory, wires the
-config's space, evaluator, strategy and store, and lets a runner (local Ray by default) evaluate what the strategy
-proposes until the budget is spent. The store is the record of truth; ``search.json`` beside it holds the strategy's
-state and the architectures in flight, so a stopped or killed run continues where it was.
+`run_search` is what ``nas search`` calls. It checks everything first (the config, the space and the evaluator,
+the objectives against what the evaluator produces, the run directory) and writes nothing before; then it takes the
+run's lease (one writer per run), opens the store and lets a runner (local Ray by default) evaluate what the strategy
+proposes until the budget is spent. The store is the only record: a stopped or killed run, resumed, replays its
+stored results into a new strategy of the same seed and continues exactly where it was (see `Search`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from nas.config import ExperimentConfig
-from nas.errors import InvalidOptionError
-from nas.evaluation import EVALUATORS, EvalResult, Evaluator, Objective
+from nas.config import DatasetConfig, ExperimentConfig
+from nas.errors import InvalidArchitectureError, InvalidOptionError, RunLockedError, StoreError
+from nas.evaluation import EVALUATORS, EvalResult, Evaluator, Objective, figure_keys
+from nas.lease import RunLease
 from nas.progress import SearchProgress
 from nas.registry import options_of
 from nas.run import CONFIG_FILE, Run, store_url
 from nas.runners import EvaluatorSpec, create_runner
 from nas.space import Architecture, SearchSpace
 from nas.spaces import create_space
-from nas.store import ResultStore
+from nas.store import Record, ResultStore, SearchStep
 from nas.strategies import STRATEGIES, Constrained, Deduplicated, Strategy
-
-STATE_FILE = "search.json"
-#: The search state is saved at most this often (seconds) while cheap evaluations stream in, and after every
-#: result of an expensive evaluator.
-SAVE_INTERVAL_S = 2.0
-
 
 #: Where an evaluator prepares its shared state (a trained supernet, for instance) in a run directory.
 PREPARE_DIR = "prepare"
@@ -42,7 +38,7 @@ PREPARE_DIR = "prepare"
 
 @dataclass
 class Experiment:
-    """A config's parts, built: the space, the evaluator (prepared here, and the spec workers rebuild it from)."""
+    """A config's parts, built: the space, the evaluator, and the spec workers rebuild the evaluator from."""
 
     config: ExperimentConfig
     space: SearchSpace
@@ -51,14 +47,30 @@ class Experiment:
 
     @classmethod
     def wire(cls, config: ExperimentConfig, run_dir: Path) -> Experiment:
-        """Build the space and the evaluator of ``config``, and prepare the evaluator under ``run_dir``."""
+        """Build the space and the evaluator of ``config`` for a run in ``run_dir`` (nothing is written), and check
+        that the evaluator produces every objective.
+
+        Raises:
+            InvalidOptionError: an objective the evaluator does not produce (the message lists what it does).
+        """
         space = create_space(config.space.name, **config.space.options)
         spec = EvaluatorSpec(config.evaluator.name, evaluator_options(config, space, run_dir))
         evaluator = spec.create()
-        checkpoint = evaluator.prepare(run_dir / PREPARE_DIR)
-        if checkpoint is not None and "checkpoint" in options_of(type(evaluator)):
-            spec = EvaluatorSpec(spec.name, {**spec.options, "checkpoint": str(checkpoint)})
+        produced = evaluator.figures()
+        missing = [o.name for o in config.objectives if not set(figure_keys(o.name)) & produced]
+        if missing:
+            raise InvalidOptionError(
+                f"objectives: evaluator {config.evaluator.name!r} does not produce {', '.join(missing)}; it produces "
+                f"{', '.join(sorted(produced))}"
+            )
         return cls(config, getattr(evaluator, "space", space), spec, evaluator)
+
+    def prepare(self, workdir: Path) -> None:
+        """Let the evaluator build its shared state (a trained supernet, ...) under ``workdir``; workers then load
+        its checkpoint."""
+        checkpoint = self.evaluator.prepare(workdir)
+        if checkpoint is not None and "checkpoint" in options_of(type(self.evaluator)):
+            self.spec = EvaluatorSpec(self.spec.name, {**self.spec.options, "checkpoint": str(checkpoint)})
 
     @property
     def objectives(self) -> tuple[Objective, ...]:
@@ -107,32 +119,63 @@ def evaluator_options(config: ExperimentConfig, space: SearchSpace, run_dir: Pat
     return options
 
 
+class StopReason(StrEnum):
+    """Why a search stopped proposing."""
+
+    BUDGET = "budget reached"
+    WALL_TIME = "wall time reached"
+    EXHAUSTED = "the strategy has nothing more to propose"
+    TAKEN_OVER = "another search took the run over"
+
+
+@dataclass
+class _Tell:
+    """One tell of the strategy: the ``arch_id`` of its results in order, and those stored so far."""
+
+    batch: list[str]
+    results: dict[str, EvalResult] = field(default_factory=dict)
+
+
 class Search:
-    """The loop a runner drives: proposes what the strategy asks for, within the budget and never an architecture
-    already stored; records results in the store, tells the strategy and keeps the state for a resume."""
+    """The loop a runner drives: proposes what the strategy asks for, within the budget; records results in the store
+    and tells the strategy.
+
+    The store is the only record. Each stored result carries its `SearchStep` (the asks before it, the tell it belongs
+    to), so a resumed search rebuilds the strategy by replaying those calls on a new one of the same seed: it then
+    proposes exactly what the uninterrupted search would have. What was proposed but not stored when the run stopped
+    (the rest of a tell cut short, proposals in flight), and failures that were not the architecture's fault (once),
+    are evaluated first.
+
+    Raises:
+        InvalidOptionError: on resume, the stored results do not replay with this strategy (another seed, strategy
+            or options than the run's), or were written without search steps.
+        StoreError: a stored architecture is damaged or not of the space.
+    """
 
     def __init__(
         self,
         strategy: Strategy,
         store: ResultStore,
-        state_path: Path,
         *,
         evaluations: int | None,
         wall_time_s: float | None,
         progress: SearchProgress,
-        save_every_result: bool,
+        lease: RunLease | None = None,
     ) -> None:
-        self.strategy, self.store, self.state_path, self.progress = strategy, store, state_path, progress
+        self.strategy, self.store, self.progress, self.lease = strategy, store, progress, lease
         self.evaluations, self.wall_time_s = evaluations, wall_time_s
-        self.save_every_result = save_every_result
-        self.stored = {r.arch_id: r for r in store.results()}
-        self.told: set[str] = set()
-        self.in_flight: dict[str, Architecture] = {}
-        self.queue: list[Architecture] = []  # in flight when the run stopped: evaluated first on resume
+        self.stored: dict[str, EvalResult] = {}  # the latest result of each architecture
+        self.in_flight: dict[str, Architecture] = {}  # proposed, not stored yet
+        self.queue: list[Architecture] = []  # evaluated before anything new is asked
+        self.stop_reason: StopReason | None = None
         self.elapsed_before = 0.0
         self.started = time.monotonic()
-        self._saved = 0.0
-        self._restore()
+        self._tells: dict[int, _Tell] = {}  # tells not complete yet
+        self._tell_of: dict[str, int] = {}  # arch_id -> its incomplete tell
+        self._next_tell = 0
+        self._asks: list[int] = []  # ask sizes not yet written beside a result
+        self._attempts: Counter[str] = Counter()
+        self._replay(store.records())
 
     @property
     def primary(self) -> Objective:
@@ -146,98 +189,135 @@ class Search:
         """Evaluations still to propose (None: no evaluation limit), counting those in flight."""
         if self.evaluations is None:
             return None
-        return max(0, self.evaluations - len(self.stored) - len(self.in_flight))
+        return max(0, self.evaluations - len(self.stored.keys() | self.in_flight.keys()))
 
     def propose(self, n: int) -> list[Architecture]:
-        remaining = self.remaining()
-        if remaining is not None:
-            n = min(n, remaining)
-        if n <= 0 or (self.wall_time_s is not None and self.elapsed >= self.wall_time_s):
+        if self.stop_reason is StopReason.TAKEN_OVER:
             return []
-        archs = self.queue[:n]
-        del self.queue[:n]
-        for _ in range(3):  # the strategy may propose stored architectures (told now instead): ask again, bounded
-            if len(archs) >= n:
-                break
-            asked = self.strategy.ask(n - len(archs))
-            if not asked:
-                break
-            for arch in asked:
-                if arch.arch_id in self.stored:
-                    self._tell([self.stored[arch.arch_id]])
-                elif arch.arch_id not in self.in_flight:
-                    archs.append(arch)
-        self.in_flight.update((a.arch_id, a) for a in archs)
-        self._save(force=self.save_every_result)
+        if self.wall_time_s is not None and self.elapsed >= self.wall_time_s:
+            self.stop_reason = StopReason.WALL_TIME
+            return []
+        if self.queue:
+            archs, self.queue = self.queue[:n], self.queue[n:]
+            return archs
+        remaining = self.remaining()
+        if remaining == 0:
+            self.stop_reason = StopReason.BUDGET
+            return []
+        size = n if remaining is None else min(n, remaining)
+        archs = self._ask(size)
+        self._asks.append(size)
+        if not archs:
+            self.stop_reason = StopReason.EXHAUSTED
         return archs
 
     def record(self, results: Sequence[EvalResult]) -> None:
-        results = [r for r in results if r.arch_id not in self.stored]
-        self.store.add(results)
-        for result in results:
-            self.stored[result.arch_id] = result
-            self.in_flight.pop(result.arch_id, None)
-        self._tell(results)
-        self.progress.update(results)
-        self._save(force=self.save_every_result)
-
-    def close(self) -> None:
-        """Save the state for a later resume."""
-        self._save(force=True)
-
-    def _tell(self, results: Sequence[EvalResult]) -> None:
-        fresh = [r for r in results if r.arch_id not in self.told]
-        if fresh:
-            self.strategy.tell(fresh)
-            self.told.update(r.arch_id for r in fresh)
-
-    def _restore(self) -> None:
-        """Continue from the saved state: restore the strategy, requeue what was in flight, tell what it missed."""
-        if self.state_path.is_file():
-            state = json.loads(self.state_path.read_text())
+        """Store the results of architectures in flight, then tell the strategy each tell they complete."""
+        if self.lease is not None:
             try:
-                self.strategy.load_state_dict(state["strategy"])
-            except (KeyError, TypeError, ValueError) as error:
+                self.lease.check()
+            except RunLockedError:
+                self.stop_reason = StopReason.TAKEN_OVER
+                return
+        results = list({r.arch_id: r for r in results if r.arch_id in self.in_flight}.values())
+        if not results:
+            return
+        fresh = [r.arch_id for r in results if r.arch_id not in self._tell_of]
+        if fresh:
+            self._open(self._next_tell, fresh)
+        steps = [
+            SearchStep(
+                self._tell_of[r.arch_id],
+                asks=tuple(self._asks) if i == 0 else (),
+                batch=tuple(fresh) if fresh and r.arch_id == fresh[0] else (),
+                elapsed_s=self.elapsed,
+            )
+            for i, r in enumerate(results)
+        ]
+        stored = self.store.add(results, steps)
+        self._asks = []
+        for result, step in zip(stored, steps, strict=True):
+            self._collect(result, step.tell)
+        self.progress.update(stored)
+
+    def _ask(self, n: int) -> list[Architecture]:
+        """The strategy's proposals that are neither stored nor in flight (a deduplicating strategy has none such)."""
+        archs = [a for a in self.strategy.ask(n) if a.arch_id not in self.stored and a.arch_id not in self.in_flight]
+        self.in_flight.update((a.arch_id, a) for a in archs)
+        return archs
+
+    def _open(self, number: int, batch: list[str]) -> None:
+        self._tells[number] = _Tell(batch)
+        self._tell_of.update(dict.fromkeys(batch, number))
+        self._next_tell = max(self._next_tell, number + 1)
+
+    def _collect(self, result: EvalResult, number: int) -> None:
+        """Count a stored result; tell the strategy its tell once every result of that tell is stored."""
+        tell = self._tells[number]
+        tell.results[result.arch_id] = result
+        self.stored[result.arch_id] = result
+        self.in_flight.pop(result.arch_id, None)
+        self._tell_of.pop(result.arch_id, None)
+        self._attempts[result.arch_id] += 1
+        if len(tell.results) == len(tell.batch):
+            del self._tells[number]
+            self.strategy.tell([tell.results[arch_id] for arch_id in tell.batch])
+
+    def _retry(self, arch_id: str) -> bool:
+        """Whether ``arch_id`` failed through no fault of its own, and has not been evaluated again yet."""
+        latest = self.stored.get(arch_id)
+        return latest is not None and latest.retryable and self._attempts[arch_id] == 1
+
+    def _replay(self, records: Sequence[Record]) -> None:
+        """Rebuild the strategy from the stored results, then queue what the run left unfinished."""
+        for record in records:
+            step, result = record.step, record.result
+            if step is None:
                 raise InvalidOptionError(
-                    f"the saved search state in {self.state_path} does not fit strategy "
-                    f"{self.strategy.name!r} ({error}): resume with the strategy and options the run started with"
-                ) from error
-            self.told = set(state["told"])
-            self.elapsed_before = float(state["elapsed_s"])
-            flying = [Architecture.from_dict(a) for a in state["in_flight"]]
-            self.queue = [a for a in flying if a.arch_id not in self.stored]
-        self._tell(list(self.stored.values()))  # results stored after the last save (or with no state at all)
+                    f"run {self.store.name!r} was stored without its search steps (by an earlier version of nas), so "
+                    "it cannot be resumed exactly: start a new run"
+                )
+            self._check_space(record)
+            for n in step.asks:
+                self._ask(n)
+            if step.batch:
+                self._open(step.tell, list(step.batch))
+            if result.arch_id not in self.in_flight and not self._retry(result.arch_id):
+                raise InvalidOptionError(
+                    f"run {self.store.name!r} does not replay: its trial {record.number} holds {result.arch_id}, "
+                    f"which strategy {self.strategy.name!r} does not propose there; resume with the seed, strategy "
+                    "and options the run started with"
+                )
+            if step.tell not in self._tells:
+                raise StoreError(f"trial {record.number} of run {self.store.name!r} belongs to no recorded tell")
+            self._collect(result, step.tell)
+            self.elapsed_before = step.elapsed_s
+        unfinished = [self.in_flight[a] for tell in self._tells.values() for a in tell.batch if a in self.in_flight]
+        asked = [a for a in self.in_flight.values() if a.arch_id not in self._tell_of]
+        retries = [r.arch for r in self.stored.values() if self._retry(r.arch_id)]
+        self.in_flight.update((a.arch_id, a) for a in retries)
+        self.queue = [*unfinished, *asked, *retries]
         self.progress.update(list(self.stored.values()))
 
-    def _save(self, force: bool) -> None:
-        now = time.monotonic()
-        if not force and now - self._saved < SAVE_INTERVAL_S:
-            return
-        state = {
-            "strategy": self.strategy.state_dict(),
-            "told": sorted(self.told),
-            "in_flight": [a.to_dict() for a in [*self.queue, *self.in_flight.values()]],
-            "elapsed_s": self.elapsed,
-        }
-        partial = self.state_path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(state))
-        os.replace(partial, self.state_path)  # atomic: a kill leaves the old state or the new, never half of one
-        self._saved = now
+    def _check_space(self, record: Record) -> None:
+        try:
+            self.strategy.space.validate(record.result.arch)
+        except InvalidArchitectureError as error:
+            raise StoreError(
+                f"trial {record.number} of run {self.store.name!r} holds no architecture of space "
+                f"{self.strategy.space.name!r}: {error}"
+            ) from None
 
 
-def prepare_run_dir(config: ExperimentConfig, out: Path, resume: bool) -> Path:
-    """Create the run directory ``out/<name>`` (or check it for a resume) and write the resolved config."""
-    run_dir = out / config.name
-    config_file = run_dir / CONFIG_FILE
-    if resume and not config_file.is_file():
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse to start a run that exists, or to resume one that does not (nothing is written)."""
+    exists = (run_dir / CONFIG_FILE).is_file()
+    if resume and not exists:
         raise InvalidOptionError(f"nothing to resume: {run_dir} holds no run; start it without --resume")
-    if not resume and config_file.is_file():
+    if not resume and exists:
         raise InvalidOptionError(
-            f"a run named {config.name!r} exists in {run_dir}: continue it with --resume, or give another --name"
+            f"a run named {run_dir.name!r} exists in {run_dir}: continue it with --resume, or give another --name"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(yaml.safe_dump(config_document(config), sort_keys=False))
-    return run_dir
 
 
 def config_document(config: ExperimentConfig) -> dict[str, Any]:
@@ -249,6 +329,15 @@ def config_document(config: ExperimentConfig) -> dict[str, Any]:
     return document
 
 
+def absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with its dataset's paths (``data_dir``, a dataset given as a file or folder) made absolute here:
+    Ray runs each training in a working directory of its own, where a relative path means something else."""
+    dataset = config.dataset
+    name = str(Path(dataset.name).expanduser().resolve()) if Path(dataset.name).expanduser().exists() else dataset.name
+    data_dir = None if dataset.data_dir is None else str(Path(dataset.data_dir).expanduser().resolve())
+    return config.model_copy(update={"dataset": DatasetConfig(name=name, data_dir=data_dir, options=dataset.options)})
+
+
 def run_search(
     config: ExperimentConfig,
     out: str | Path = "runs",
@@ -256,35 +345,44 @@ def run_search(
     resume: bool = False,
     progress: bool = True,
 ) -> Run:
-    """Run (or resume) the search ``config`` describes, in ``out/<name>``; the finished run.
+    """Run (or resume) the search ``config`` describes, in ``out/<name>``; the finished run (`Run.stop_reason` says
+    why it stopped).
 
-    A KeyboardInterrupt stops the search after saving its state; the results recorded so far stay in the store.
+    Everything is checked before the run directory is created or the store written. A KeyboardInterrupt stops the
+    search; the results recorded so far stay in the store.
+
+    Raises:
+        RunLockedError: another search is writing this run.
     """
-    run_dir = prepare_run_dir(config, Path(out), resume)
+    run_dir = Path(out).expanduser().resolve() / config.name
+    config = absolute_paths(config)
+    check_run_dir(run_dir, resume)
     experiment = Experiment.wire(config, run_dir)
-    store = ResultStore(config.storage.url or store_url(run_dir), config.name, experiment.space, experiment.objectives)
-    store.study.set_user_attr("config", config_document(config))
-    execution = config.execution
-    runner = create_runner(
-        execution.address,
-        execution.workers,
-        batch_size=execution.batch_size,
-        resources=execution.resources,
-        scheduler=execution.scheduler,
-        workdir=run_dir / "tune",
-    )
-    with SearchProgress(experiment.objectives, config.budget.evaluations, enabled=progress) as bar:
-        search = Search(
-            experiment.strategy(),
-            store,
-            run_dir / STATE_FILE,
-            evaluations=config.budget.evaluations,
-            wall_time_s=config.budget.wall_time_s,
-            progress=bar,
-            save_every_result=experiment.evaluator.expensive,
+    url = config.storage.url or store_url(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLease(url, config.name) as lease:
+        store = ResultStore.create(url, config.name, experiment.space, experiment.objectives)
+        execution = config.execution
+        runner = create_runner(
+            execution.address,
+            execution.workers,
+            batch_size=execution.batch_size,
+            resources=execution.resources,
+            scheduler=execution.scheduler,
+            workdir=run_dir / "tune",
         )
-        try:
+        with SearchProgress(experiment.objectives, config.budget.evaluations, enabled=progress) as bar:
+            search = Search(
+                experiment.strategy(),
+                store,
+                evaluations=config.budget.evaluations,
+                wall_time_s=config.budget.wall_time_s,
+                progress=bar,
+                lease=lease,
+            )
+            (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config_document(config), sort_keys=False))
+            store.study.set_user_attr("config", config_document(config))
+            experiment.prepare(run_dir / PREPARE_DIR)
             runner.run(search, experiment.spec, experiment.evaluator)
-        finally:
-            search.close()
-    return Run(store, config, run_dir)
+        lease.check()  # raises if another search took the run over meanwhile
+    return Run(store, config, run_dir, stop_reason=search.stop_reason)

@@ -89,13 +89,6 @@ class Predictor(ABC):
     def _predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of the standardized target at each row."""
 
-    def state_dict(self) -> dict[str, Any]:
-        """JSON-able state that a resumed search restores (nothing by default; the data is refitted)."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - stateless by default
-        """Restore a state produced by `state_dict`."""
-
 
 PREDICTORS: Registry[Predictor] = Registry("predictor", "nas.predictors")
 

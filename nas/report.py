@@ -25,7 +25,9 @@ from nas.evaluation import Direction, Objective, figure_keys
 from nas.pareto import hypervolume, pareto_mask
 
 #: Columns of `ResultStore.to_dataframe` that are not figures (metrics or costs) of an architecture.
-NOT_FIGURES = frozenset({"arch_id", "arch", "status", "reason", "evaluator", "wall_time_s"})
+NOT_FIGURES = frozenset(
+    {"arch_id", "arch", "status", "fidelity", "reason", "evaluator", "wall_time_s", "feasible", "top_fidelity"}
+)
 #: A derived reference point lies this fraction of the observed range beyond the worst observed values.
 REFERENCE_MARGIN = 0.1
 FRONT_COLOUR, OTHER_COLOUR, LINE_COLOUR, BOUND_COLOUR = "#d62728", "#9a9a9a", "#1f77b4", "#2ca02c"
@@ -45,7 +47,7 @@ class _Run:
     frame: pd.DataFrame  # every evaluation, in order, indexed 0..n-1
     columns: tuple[str, ...]  # the frame's column of each objective
     values: np.ndarray  # evaluations x objectives, NaN where missing
-    ok: np.ndarray  # per evaluation: status "ok"
+    ok: np.ndarray  # per evaluation: status "ok", at the run's highest fidelity when the frame says which
     usable: np.ndarray  # per evaluation: ok and every objective finite (the plotted ones)
     on_front: np.ndarray  # per evaluation: usable and on the Pareto front over all objectives
 
@@ -156,6 +158,8 @@ def _figures(frame: pd.DataFrame) -> list[str]:
 def _prepare(results: pd.DataFrame, objectives: Sequence[Objective]) -> _Run:
     frame = results.reset_index(drop=True)
     ok = (frame["status"] == "ok").to_numpy(dtype=bool) if "status" in frame else np.zeros(len(frame), dtype=bool)
+    if "top_fidelity" in frame:  # `nas.Run.to_dataframe`: fronts hold the highest fidelity only
+        ok = ok & frame["top_fidelity"].to_numpy(dtype=bool)
     columns = tuple(_column(o.name, frame.columns) for o in objectives)
     missing = [o.name for o, c in zip(objectives, columns, strict=True) if c not in frame]
     if missing and ok.any():
@@ -399,7 +403,13 @@ def _figure_html(plot: _Plot, div: str) -> str:
 
 def _header_html(title: str, run: _Run, objectives: Sequence[Objective]) -> str:
     n, ok = len(run.frame), int(run.ok.sum())
-    summary = f"{n} evaluation{'s' if n != 1 else ''}: {ok} ok, {n - ok} failed."
+    statuses = run.frame["status"].value_counts() if "status" in run.frame else pd.Series(dtype=int)
+    failed, pruned = int(statuses.get("failed", 0)), int(statuses.get("pruned", 0))
+    summary = f"{n} evaluation{'s' if n != 1 else ''}: {ok} ok, {pruned} pruned, {failed} failed."
+    if pruned:
+        summary += " Pruned ones were stopped early at a lower fidelity and are left out of the front."
+    if "fidelity" in run.frame and ok:
+        summary += f" The front's fidelity: {run.frame.loc[run.ok, 'fidelity'].iloc[0]}."
     incomplete = ok - int(run.usable.sum())
     if incomplete:
         summary += f" {incomplete} ok evaluation(s) lack a value for some objective and are left out of the plots."
@@ -412,8 +422,27 @@ def _header_html(title: str, run: _Run, objectives: Sequence[Objective]) -> str:
         )
     return (
         f"<h1>{_esc(title)}</h1>\n"
-        f'<p id="summary" data-evaluations="{n}" data-ok="{ok}" data-failed="{n - ok}">{_esc(summary)}</p>\n'
-        f'<h2>Objectives</h2>\n<ul id="objectives">{"".join(items)}</ul>'
+        f'<p id="summary" data-evaluations="{n}" data-ok="{ok}" data-pruned="{pruned}" data-failed="{failed}">'
+        f"{_esc(summary)}</p>\n"
+        f'<h2>Objectives</h2>\n<ul id="objectives">{"".join(items)}</ul>' + _failures_html(run)
+    )
+
+
+def _failures_html(run: _Run) -> str:
+    """The failed evaluations, grouped by reason (most frequent first), with their architectures."""
+    if "status" not in run.frame:
+        return ""
+    failed = run.frame[run.frame["status"] == "failed"]
+    if failed.empty:
+        return ""
+    rows = [
+        f'<tr><td class="num">{len(group)}</td><td>{_esc(str(reason))}</td>'
+        f"<td><code>{_esc(' '.join(group['arch_id']))}</code></td></tr>"
+        for reason, group in sorted(failed.groupby("reason", sort=False), key=lambda item: -len(item[1]))
+    ]
+    return (
+        f'\n<h2>Failed evaluations ({len(failed)})</h2>\n<table id="failures"><thead><tr><th>count</th>'
+        f"<th>reason</th><th>arch_id</th></tr></thead><tbody>\n{chr(10).join(rows)}\n</tbody></table>"
     )
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ import yaml
 
 from nas.config import ExperimentConfig
 from nas.errors import InvalidOptionError, MissingDataError
-from nas.evaluation import Objective, figure_keys
+from nas.evaluation import Objective, Status, figure_keys
 from nas.pareto import pareto_mask
 from nas.store import ResultStore
 
@@ -54,30 +55,40 @@ class Run:
     store: ResultStore
     config: ExperimentConfig | None = None
     path: Path | None = None
+    #: Why the search that returned this run stopped (None for a run opened with `load_run`).
+    stop_reason: str | None = None
 
     @property
     def objectives(self) -> tuple[Objective, ...]:
         return self.store.objectives
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per evaluation (see `ResultStore.to_dataframe`), plus ``feasible`` (all bounds met by an OK
-        result) and a column per objective under its own name (``latency:pixel3`` beside ``latency_ms:pixel3``)."""
+        """One row per architecture (see `ResultStore.to_dataframe`), with ``fidelity`` as text (``epochs=2
+        fraction=1``), plus ``feasible`` (measured, and every bound met), ``top_fidelity`` (an OK result at the
+        run's highest fidelity: what fronts are made of) and a column per objective under its own name
+        (``latency:pixel3`` beside ``latency_ms:pixel3``)."""
         frame = self.store.to_dataframe()
         if frame.empty:
             return frame
-        ok = frame["status"] == "ok"
-        feasible = ok.copy()
+        feasible = frame["status"] != Status.FAILED.value
         for objective in self.objectives:
-            column = resolve_column(frame, objective.name)
+            column = next((k for k in figure_keys(objective.name) if k in frame.columns), objective.name)
+            if column not in frame.columns:  # no evaluation gave it (every one failed)
+                frame[column] = math.nan
             if column != objective.name:
                 frame[objective.name] = frame[column]
             if objective.bound is not None:
                 feasible &= frame[column].map(lambda v, o=objective: not math.isnan(v) and o.feasible(v))
         frame["feasible"] = feasible
+        ok = frame["status"] == Status.OK.value
+        top = max(frame.loc[ok, "fidelity"], key=_fidelity_rank, default=None)
+        frame["top_fidelity"] = ok & frame["fidelity"].map(lambda f: f == top)
+        frame["fidelity"] = frame["fidelity"].map(fidelity_text)
         return frame
 
     def pareto(self) -> pd.DataFrame:
-        """The feasible OK results that no other one dominates on the objectives, best first objective first."""
+        """The feasible OK results at the run's highest fidelity that no other one dominates on the objectives,
+        best first objective first."""
         return self.query(pareto=True)
 
     def query(
@@ -87,21 +98,31 @@ class Run:
         pareto: bool = False,
         sort: str | None = None,
         top: int | None = None,
+        status: str | None = None,
+        all_fidelities: bool = False,
     ) -> pd.DataFrame:
         """The results that meet every condition of ``where`` (``macs<=20e6``, ``accuracy>=0.9``,
-        ``latency_ms<2``), on the Pareto front of those if ``pareto``, sorted by ``sort`` (an objective sorts best
-        first; ``-name`` sorts descending), the first ``top`` of them.
+        ``latency_ms<2``) and have ``status`` (``ok``, ``failed``, ``pruned``; any by default), on the Pareto front
+        of those if ``pareto``, sorted by ``sort`` (an objective sorts best first; ``-name`` sorts descending), the
+        first ``top`` of them.
+
+        A front holds the OK results at the run's highest fidelity only (architectures a multi-fidelity scheduler
+        stopped early were measured at a lower one), unless ``all_fidelities``.
 
         Raises:
             InvalidOptionError: a condition is malformed or names no column (the message lists the columns).
         """
+        if status is not None and status not in set(Status):
+            raise InvalidOptionError(f"unknown status {status!r}; choose one of {', '.join(Status)}")
         frame = self.to_dataframe()
         if frame.empty:
             return frame
         for condition in where:
             frame = frame[_mask(frame, condition)]
+        if status is not None:
+            frame = frame[frame["status"] == status]
         if pareto:
-            frame = frame[frame["feasible"]]
+            frame = frame[frame["feasible"] & (all_fidelities or frame["top_fidelity"])]
             if not frame.empty:
                 values = frame[[o.name for o in self.objectives]].to_numpy(dtype=float)
                 frame = frame[pareto_mask(values, [o.direction for o in self.objectives])]
@@ -118,6 +139,16 @@ class Run:
             maximized = [o for o in self.objectives if o.name == name and o.sign() > 0]
             descending = bool(maximized)
         return frame.sort_values(column, ascending=not descending, kind="stable", na_position="last")
+
+
+def fidelity_text(fidelity: Mapping[str, float]) -> str:
+    """A fidelity as text: ``epochs=2 fraction=1``, or ``full`` for an evaluator without fidelities."""
+    return " ".join(f"{k}={v:g}" for k, v in sorted(fidelity.items())) or "full"
+
+
+def _fidelity_rank(fidelity: Mapping[str, float]) -> tuple[Any, ...]:
+    """Orders fidelities: more of every resource is higher (compared by resource name, in order)."""
+    return tuple(sorted(fidelity.items()))
 
 
 def resolve_column(frame: pd.DataFrame, name: str) -> str:
@@ -144,7 +175,7 @@ def _mask(frame: pd.DataFrame, condition: str) -> pd.Series:
     try:
         value: float | str = float(raw)
     except ValueError:
-        if op not in ("==", "!="):
+        if op not in ("==", "!=") or pd.api.types.is_numeric_dtype(column):
             raise InvalidOptionError(f"condition {condition!r}: {raw!r} is not a number") from None
         value = raw
     if isinstance(value, float):

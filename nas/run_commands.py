@@ -16,7 +16,7 @@ from rich.table import Table
 from nas.config import load_config
 from nas.deploy import export_run, verify_run
 from nas.errors import InvalidOptionError
-from nas.evaluation import figure_keys
+from nas.evaluation import Status, figure_keys
 from nas.experiment import run_search
 from nas.export import FORMATS
 from nas.report import write_report
@@ -26,6 +26,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 REPORT_DIR = "report"
+#: The end of a search lists this many of the commonest failure reasons.
+FAILURE_REASONS = 3
 EXPORT_DIR = "export"
 
 
@@ -36,6 +38,11 @@ EXPORT_DIR = "export"
 @click.option("--name", help="The run's name (default: the config's); the run lives in OUT/NAME.")
 @click.option("--resume", is_flag=True, help="Continue the stopped or killed run OUT/NAME.")
 @click.option("--max-evals", type=click.IntRange(min=1), help="Evaluation budget of the run (overrides the config).")
+@click.option(
+    "--wall-time",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Wall-time budget of the run in seconds, resumes included (overrides the config).",
+)
 @click.option("--seed", type=int, help="Seed of the search (overrides the config).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="Runs folder.")
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
@@ -46,6 +53,7 @@ def search_command(
     name: str | None,
     resume: bool,
     max_evals: int | None,
+    wall_time: float | None,
     seed: int | None,
     out: Path,
     no_progress: bool,
@@ -57,8 +65,9 @@ def search_command(
             overrides[key] = value
     if address:
         overrides["execution"] = {"address": address}
-    if max_evals:
-        overrides["budget"] = {"evaluations": max_evals}
+    budget = {"evaluations": max_evals, "wall_time_s": wall_time}
+    if any(budget.values()):
+        overrides["budget"] = {key: value for key, value in budget.items() if value}
     config = load_config(config_path, **overrides)
     start = time.perf_counter()
     try:
@@ -69,7 +78,7 @@ def search_command(
             f"nas search {config_path} --out {out} --name {config.name} --resume"
         )
         raise SystemExit(130) from None
-    console.print(f"{config.name}: {len(run.store.results())} evaluations in {time.perf_counter() - start:.0f} s")
+    _print_summary(run, time.perf_counter() - start)
     front = run.pareto()
     _print_frame(run, front, f"Pareto front of {config.name}")
     assert run.path is not None
@@ -78,6 +87,19 @@ def search_command(
     top = list(front["arch_id"][: config.export.top]) if config.export.top and not front.empty else []
     if top:
         _print_exported(export_run(run, top, run.path / EXPORT_DIR, config.export.formats))
+
+
+def _print_summary(run: Run, seconds: float) -> None:
+    """How many evaluations ended how, why the search stopped, and the commonest reasons of failure."""
+    frame = run.to_dataframe()
+    counts = frame["status"].value_counts()
+    outcomes = ", ".join(f"{counts.get(status.value, 0)} {status.value}" for status in Status)
+    console.print(f"{run.store.name}: {len(frame)} evaluations ({outcomes}) in {seconds:.0f} s; {run.stop_reason}")
+    reasons = frame.loc[frame["status"] == Status.FAILED.value, "reason"].value_counts()
+    for reason, count in reasons.head(FAILURE_REASONS).items():
+        console.print(f"  {count} failed: {reason}")
+    if len(reasons):
+        console.print(f"  all failures: nas query {run.path} --status failed")
 
 
 def _print_exported(exported: dict[str, dict[str, Path]]) -> None:
@@ -104,6 +126,14 @@ def _open(run_dir: Path | None, storage: str | None, name: str | None) -> Run:
 @click.option("--where", "conditions", multiple=True, help="A condition such as macs<=20e6 (repeatable).")
 @click.option("--sort", help="Sort by this column (objectives best first; -COL for descending).")
 @click.option("--top", type=click.IntRange(min=1), help="Only the first K rows.")
+@click.option("--status", type=click.Choice([s.value for s in Status]), help="Only evaluations that ended so.")
+@click.option(
+    "--fidelity",
+    type=click.Choice(["top", "all"]),
+    default="top",
+    show_default=True,
+    help="The front of the run's highest fidelity, or of all (with architectures stopped early).",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def query_command(
     run_dir: Path | None,
@@ -113,11 +143,13 @@ def query_command(
     conditions: tuple[str, ...],
     sort: str | None,
     top: int | None,
+    status: str | None,
+    fidelity: str,
     fmt: str,
 ) -> None:
     """The architectures a run evaluated, filtered, sorted, as a table, CSV or JSON."""
     run = _open(run_dir, storage, name)
-    frame = run.query(conditions, pareto=pareto, sort=sort, top=top)
+    frame = run.query(conditions, pareto=pareto, sort=sort, top=top, status=status, all_fidelities=fidelity == "all")
     if fmt == "json":
         click.echo(json.dumps(records(run, frame), indent=1))
     elif fmt == "csv":
@@ -127,15 +159,16 @@ def query_command(
 
 
 def records(run: Run, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Each row as ``{arch_id, arch, <objectives>, costs, metrics, status, feasible}``."""
+    """Each row as ``{arch_id, arch, <objectives>, costs, metrics, status, reason, fidelity, feasible}``."""
     results = {r.arch_id: r for r in run.store.results()}
     rows = []
-    for arch_id, feasible in zip(frame.get("arch_id", []), frame.get("feasible", []), strict=True):
+    for arch_id, feasible in zip(frame["arch_id"], frame["feasible"], strict=True):
         result = results[arch_id]
         row: dict[str, Any] = {"arch_id": arch_id, "arch": result.arch.to_dict()}
         row.update({o.name: _number(result.value(o.name)) for o in run.objectives})
         row.update(costs=dict(result.costs), metrics=dict(result.metrics))
-        row.update(status=result.status.value, feasible=bool(feasible))
+        row.update(status=result.status.value, reason=result.reason, fidelity=dict(result.provenance.fidelity))
+        row.update(feasible=bool(feasible))
         rows.append(row)
     return rows
 
@@ -145,11 +178,13 @@ def _number(value: float) -> float | None:
 
 
 def _columns(run: Run, frame: pd.DataFrame) -> list[str]:
-    """arch_id, the objectives, then the costs no objective shows already, and the status."""
+    """arch_id, the objectives, then the costs no objective shows already, the fidelity, the status, and the
+    reason when a row failed."""
     names = ["arch_id", *(o.name for o in run.objectives)]
     shown = {key for o in run.objectives for key in figure_keys(o.name)}
     costs = [c for c in frame.columns if c in ("macs", "params") or str(c).startswith("latency_ms:")]
-    return [*dict.fromkeys([*names, *(c for c in costs if c not in shown), "status"])]
+    failed = ["reason"] if (frame["status"] == Status.FAILED.value).any() else []
+    return [*dict.fromkeys([*names, *(c for c in costs if c not in shown), "fidelity", "status", *failed])]
 
 
 def _flat(run: Run, frame: pd.DataFrame) -> pd.DataFrame:

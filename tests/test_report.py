@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -27,7 +28,7 @@ ACCURACY, LATENCY = nas.Objective.parse("accuracy"), nas.Objective.parse("latenc
 def results(data_dir, tmp_path_factory) -> pd.DataFrame:
     """40 random NB201 cells and one failed evaluation, read back from a real result store."""
     table = nas.create_evaluator("nb201-table", dataset="cifar10", data_dir=data_dir, devices=["pixel3"])
-    store = ResultStore(
+    store = ResultStore.create(
         f"sqlite:///{tmp_path_factory.mktemp('run') / 'store.db'}", "demo", table.space, [ACCURACY, LATENCY]
     )
     evaluated = table.evaluate(table.space.sample_many(40, 0))
@@ -59,7 +60,9 @@ def test_two_objectives_page_is_offline_with_the_front_as_table_and_pngs(results
     assert not EXTERNAL.findall(page), "the page must not load anything from the network"
     assert page.count("plotly.js v") == 1 and page.count("Plotly.newPlot") == 3  # one bundle, three plots
     assert "<h1>demo &lt;run&gt; &amp; co</h1>" in page
-    assert 'data-evaluations="41" data-ok="40" data-failed="1"' in page
+    assert 'data-evaluations="41" data-ok="40" data-pruned="0" data-failed="1"' in page
+    (failure,) = re.findall(r'<table id="failures">.*?</table>', page, re.S)
+    assert "<td>training diverged</td>" in failure and results["arch_id"].iloc[10] in failure
     assert "<code>latency:pixel3</code>: minimized" in page
 
     front = _expected_front(results, [ACCURACY, LATENCY], ["accuracy", "latency_ms:pixel3"])
@@ -75,6 +78,19 @@ def test_two_objectives_page_is_offline_with_the_front_as_table_and_pngs(results
         assert f'href="{name}"' in page
         _assert_png(tmp_path / name)
     _assert_png(tmp_path / "progress.png", min_width=1000)  # best so far and hypervolume side by side
+
+
+def test_the_front_holds_the_highest_fidelity_only(data_dir, tmp_path):
+    """Architectures a multi-fidelity scheduler stopped early are counted, but kept out of the front and its plots."""
+    table = nas.create_evaluator("nb201-table", dataset="cifar10", data_dir=data_dir, devices=["pixel3"])
+    store = ResultStore.create(f"sqlite:///{tmp_path / 'store.db'}", "demo", table.space, [ACCURACY, LATENCY])
+    evaluated = table.evaluate(table.space.sample_many(12, 3))
+    low = nas.Provenance("nb201-table", {"epochs": 12})
+    pruned = [dataclasses.replace(r, status=nas.Status.PRUNED, provenance=low) for r in evaluated[:6]]
+    store.add([*pruned, *evaluated[6:]])
+    page = write_report(nas.Run(store).to_dataframe(), [ACCURACY, LATENCY], tmp_path, title="mf").read_text()
+    assert 'data-ok="6" data-pruned="6" data-failed="0"' in page and "fidelity: epochs=200" in page
+    assert set(_front_rows(page)) <= {r.arch_id for r in evaluated[6:]}
 
 
 def test_a_bound_is_drawn_and_the_front_marks_who_meets_it(results, tmp_path):

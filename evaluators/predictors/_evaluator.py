@@ -121,6 +121,9 @@ class PredictorEvaluator(Evaluator):
         path.write_text(json.dumps(state))
         return path
 
+    def figures(self) -> frozenset[str]:
+        return frozenset({self.metric, f"{self.metric}_std", "macs", "params"})
+
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """One prediction per architecture; one outside the space fails with the reason. ``budget`` is ignored."""
         if self.training is None:

@@ -147,12 +147,6 @@ class GaussianProcess(Predictor):
         mean, std = self._model.predict(features, return_std=True)
         return mean, std
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"theta": self.theta, "fitted_on": self.fitted_on}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.theta, self.fitted_on = state["theta"], state["fitted_on"]
-
     @staticmethod
     def _kernel(width: int) -> Kernel:
         matern = Matern(length_scale=np.full(width, 3.0), length_scale_bounds=(0.1, 100.0), nu=2.5)

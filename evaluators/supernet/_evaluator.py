@@ -18,7 +18,14 @@ from evaluators.data import load_dataset
 from evaluators.supernet._mixture import BalancedAssignment
 from evaluators.supernet._networks import Supernet, create_supernet, mixture_configurations
 from evaluators.supernet._training import Diverged, SupernetTraining, Sync, train_supernets
-from evaluators.training import available_cpus, recalibrate_batchnorm, score, space_for_task, torch_threads
+from evaluators.training import (
+    TRAINED_FIGURES,
+    available_cpus,
+    recalibrate_batchnorm,
+    score,
+    space_for_task,
+    torch_threads,
+)
 from nas import (
     Architecture,
     EvalResult,
@@ -227,6 +234,9 @@ class SupernetEvaluator(Evaluator):
         module = self.nets[self.supernet_of(arch)].extract(arch)
         recalibrate_batchnorm(module, torch.from_numpy(self.data.train.x[: self.recalibration_examples]))
         return module
+
+    def figures(self) -> frozenset[str]:
+        return TRAINED_FIGURES
 
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """Score each architecture with its inherited weights; ``budget`` is not used (a supernet has one fidelity)."""

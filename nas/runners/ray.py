@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import InvalidOptionError, MissingExtraError
-from nas.evaluation import EvalResult, Evaluator, Objective, Provenance
+from nas.evaluation import EvalResult, Evaluator, Objective, Provenance, Status
 from nas.runners._base import EvaluatorSpec, Loop, Runner
 from nas.space import Architecture
 
@@ -33,6 +33,9 @@ RAY_ENVIRONMENT = {
     # minutes before starting the workers; the first starts them at once.
     "RAY_TRAIN_V2_ENABLED": "0",
     "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
+    # Tune trials keep the driver's working directory instead of one of their own (Tune forwards this to its
+    # actors), so that a relative path in an evaluator's options means what it means where the user typed it.
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
 }
 for _key, _value in RAY_ENVIRONMENT.items():
     os.environ.setdefault(_key, _value)
@@ -125,8 +128,8 @@ class RayRunner(Runner):
                 try:
                     results = ray.get(ref)
                 except ray.exceptions.RayError as error:  # the worker died: its batch fails, a new worker takes over
-                    reason = f"the Ray worker failed: {error}"
-                    results = [EvalResult.failed(a, reason, Provenance(spec.name)) for a in archs]
+                    reason = f"the Ray worker failed: {_first_line(error)}"
+                    results = [EvalResult.failed(a, reason, Provenance(spec.name), retryable=True) for a in archs]
                     ray.kill(actor)
                     actor = actor_class.remote(spec)
                 idle.append(actor)
@@ -147,7 +150,7 @@ class RayRunner(Runner):
             tune.with_parameters(_trial, spec=spec, steps=steps, objective=objective),
             {"cpu": self.options["num_cpus"], "gpu": self.options["num_gpus"], **self.options.get("resources", {})},
         )
-        searcher = _LoopSearcher(loop, spec.name)
+        searcher = _LoopSearcher(loop, spec.name, len(steps))
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
@@ -175,6 +178,11 @@ class RayRunner(Runner):
             tune_logger.setLevel(level)
         if not searcher.finished:  # Tune ends quietly on Ctrl-C; the search must know it was stopped
             raise KeyboardInterrupt
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message (Ray's carry the remote traceback after it)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _reachable(address: str, timeout_s: float = 10.0) -> None:
@@ -236,11 +244,11 @@ def _trial(
 
 class _LoopSearcher(Searcher):
     """Tune's view of a search: each suggestion is an architecture the loop proposes; each finished trial's last
-    result is recorded."""
+    result is recorded, as pruned when the scheduler stopped the trial before its last of ``steps`` fidelities."""
 
-    def __init__(self, loop: Loop, evaluator: str) -> None:
+    def __init__(self, loop: Loop, evaluator: str, steps: int) -> None:
         super().__init__(metric="score", mode="max")
-        self.loop, self.evaluator = loop, evaluator
+        self.loop, self.evaluator, self.steps = loop, evaluator, steps
         self.archs: dict[str, Architecture] = {}
         self.finished = False
 
@@ -269,11 +277,14 @@ class _LoopSearcher(Searcher):
         arch = self.archs.pop(trial_id, None)
         if arch is None:
             return
-        if result is not None and "result" in result:
-            self.loop.record([EvalResult.from_dict(json.loads(result["result"]))])
+        if not error and result is not None and "result" in result:
+            reported = EvalResult.from_dict(json.loads(result["result"]))
+            if reported.ok and result["step"] < self.steps:
+                reported = dataclasses.replace(reported, status=Status.PRUNED)
+            self.loop.record([reported])
         else:
             reason = "the Tune trial failed before reporting a result" if error else "the Tune trial reported nothing"
-            self.loop.record([EvalResult.failed(arch, reason, Provenance(self.evaluator))])
+            self.loop.record([EvalResult.failed(arch, reason, Provenance(self.evaluator), retryable=True)])
 
 
 __all__ = ["RAY_ENVIRONMENT", "SCHEDULERS", "RayRunner"]

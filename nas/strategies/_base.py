@@ -18,12 +18,11 @@ class Strategy(ABC):
     """Proposes architectures and learns from their results.
 
     Call order: `ask` for a batch, evaluate it, `tell` the results (in any order, possibly across several calls),
-    and again. Every architecture a strategy proposes is eventually told, as an OK or a failed result. `state_dict`
-    and `load_state_dict` save and restore everything the next `ask` depends on, so a resumed search continues as
-    if it had never stopped. Randomness comes only from the strategy's own generator, seeded at construction.
+    and again. Every architecture a strategy proposes is eventually told, as an OK, pruned or failed result.
+    Randomness comes only from the strategy's own generator, seeded at construction, so the same seed and the same
+    calls give the same proposals: a resumed search rebuilds a strategy by replaying the calls its store recorded.
 
-    Subclasses implement `ask`; those that learn override `tell` (calling ``super().tell``) and extend the state.
-    `RandomStrategy` is the worked example.
+    Subclasses implement `ask`; those that learn override `tell`. `RandomStrategy` is the worked example.
     """
 
     name: ClassVar[str]
@@ -41,14 +40,6 @@ class Strategy(ABC):
 
     def tell(self, results: Sequence[EvalResult]) -> None:  # noqa: B027 - learning is optional
         """Learn from evaluated architectures (nothing to learn by default)."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """JSON-able state: the generator's state plus whatever subclasses add."""
-        return {"rng": self.rng.bit_generator.state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state produced by `state_dict`."""
-        self.rng.bit_generator.state = state["rng"]
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy", "nas.strategies")

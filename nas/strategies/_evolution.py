@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
 
 from nas.errors import InvalidOptionError
 from nas.evaluation import EvalResult, Objective
@@ -56,12 +55,4 @@ class RegularizedEvolution(Strategy):
         return self.space.mutate(members[self.rng.choice(winners)].arch, self.rng)
 
     def tell(self, results: Sequence[EvalResult]) -> None:
-        self.population.extend(r for r in results if r.ok)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "population": [r.to_dict() for r in self.population], "asked": self.asked}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.population = deque((EvalResult.from_dict(r) for r in state["population"]), maxlen=self.population_size)
-        self.asked = state["asked"]
+        self.population.extend(r for r in results if r.measured)

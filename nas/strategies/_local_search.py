@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from nas.evaluation import EvalResult, Objective
 from nas.space import Architecture, SearchSpace
@@ -46,18 +45,4 @@ class LocalSearch(Strategy):
         self.queue = [neighbours[i] for i in self.rng.permutation(len(neighbours))]
 
     def tell(self, results: Sequence[EvalResult]) -> None:
-        self.results.extend(r for r in results if r.ok)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            **super().state_dict(),
-            "results": [r.to_dict() for r in self.results],
-            "explored": sorted(self.explored),
-            "queue": [a.to_dict() for a in self.queue],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.results = [EvalResult.from_dict(r) for r in state["results"]]
-        self.explored = set(state["explored"])
-        self.queue = [Architecture.from_dict(a) for a in state["queue"]]
+        self.results.extend(r for r in results if r.measured)

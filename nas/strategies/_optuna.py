@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import importlib.util
 import json
 import math
-import pickle
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -19,7 +16,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState, create_trial
 
 from nas.errors import InvalidOptionError, MissingExtraError
-from nas.evaluation import Direction, EvalResult, Objective
+from nas.evaluation import Direction, EvalResult, Objective, Status
 from nas.registry import options_of
 from nas.space import Architecture, SearchSpace, Value
 from nas.strategies._base import Strategy, register_strategy
@@ -93,16 +90,15 @@ class OptunaStrategy(Strategy):
     option's label is its JSON) and whose directions are the objectives'.
 
     Each proposal is a trial of the study; its result finishes that trial. A result for an architecture the strategy
-    did not propose (a duplicate answered by `Deduplicated`, a result of an earlier run) is added to the study as a
-    finished trial, so every known result informs the sampler. Failed results, and results that lack an objective's
-    value (NaN), are failed trials. The state holds the study, sampler included, pickled: a resumed search continues
-    exactly, with the same Optuna version.
+    did not propose (a duplicate answered by `Deduplicated`) is added to the study as a finished trial, so every
+    known result informs the sampler. Failed results, and results that lack an objective's value (NaN), are failed
+    trials; results stopped early by a multi-fidelity scheduler are pruned trials.
 
     Args:
         sampler: "tpe" (multi-objective TPE with several objectives; multivariate unless the options say otherwise),
             "motpe" (the same), "nsga2", "random", "gp", or an Optuna sampler class whose constructor takes ``seed``.
-        sampler_options: keyword arguments of the sampler's constructor, e.g. ``{"n_startup_trials": 20}``; they
-            must pickle (no lambdas). The sampler's seed is drawn from the strategy's generator.
+        sampler_options: keyword arguments of the sampler's constructor, e.g. ``{"n_startup_trials": 20}``. The
+            sampler's seed is drawn from the strategy's generator.
 
     Example:
         >>> objectives = [Objective.parse("accuracy"), Objective.parse("macs")]  # doctest: +SKIP
@@ -142,7 +138,8 @@ class OptunaStrategy(Strategy):
             for result in results:
                 values = [result.value(o.name) for o in self.objectives]
                 ok = result.ok and not any(math.isnan(v) for v in values)
-                state = TrialState.COMPLETE if ok else TrialState.FAIL
+                pruned = result.status is Status.PRUNED
+                state = TrialState.COMPLETE if ok else TrialState.PRUNED if pruned else TrialState.FAIL
                 number = self._pop_pending(result.arch)
                 if number is None:
                     self.study.add_trial(
@@ -170,37 +167,3 @@ class OptunaStrategy(Strategy):
         """The study's parameters for ``arch`` (validated first)."""
         self.space.validate(arch)
         return {name: _label(arch.choices[name]) for name in self._choices}
-
-    def _setup(self) -> dict[str, str]:
-        """What a saved state must share with the strategy that loads it, in short words."""
-        dimensions = json.dumps({name: list(labels) for name, labels in self._choices.items()})
-        return {
-            "optuna": f"Optuna {optuna.__version__}",
-            "sampler": type(self.study.sampler).__name__,
-            "objectives": ", ".join(f"{o.direction.value}:{o.name}" for o in self.objectives),
-            "space": f"{self.space.name} v{self.space.version} #{hashlib.sha256(dimensions.encode()).hexdigest()[:8]}",
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        """The generator's state, the running trials, and the study with its sampler as a base64 pickle: exact
-        (random states, caches and all), loadable only with the same Optuna version. Load only states you saved."""
-        return {
-            **super().state_dict(),
-            "setup": self._setup(),
-            "pending": {arch_id: list(numbers) for arch_id, numbers in self._pending.items()},
-            "study": base64.b64encode(pickle.dumps(self.study)).decode("ascii"),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        setup = self._setup()
-        differ = [
-            f"{state['setup'][key]} instead of {value}" for key, value in setup.items() if state["setup"][key] != value
-        ]
-        if differ:
-            raise InvalidOptionError(
-                f"this optuna strategy cannot resume a state saved with {'; '.join(differ)}; resume with the same "
-                f"Optuna version, sampler, objectives and space, or tell a new strategy the stored results"
-            )
-        super().load_state_dict(state)
-        self._pending = {arch_id: list(numbers) for arch_id, numbers in state["pending"].items()}
-        self.study = pickle.loads(base64.b64decode(state["study"]))

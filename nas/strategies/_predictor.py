@@ -86,7 +86,7 @@ class PredictorGuided(Strategy):
 
     # -- proposing ---------------------------------------------------------------------------------------------
     def ask(self, n: int) -> list[Architecture]:
-        ok = [r for r in self.results if r.ok]
+        ok = [r for r in self.results if r.measured]
         archs = self._random(n) if len(self.proposed) < self.initial or len(ok) < 2 else self._best(n, ok)
         self.proposed.update(a.arch_id for a in archs)
         return archs
@@ -177,24 +177,7 @@ class PredictorGuided(Strategy):
         predicted = self.model.fit(seen, target).predict(pool)
         return expected_improvement(predicted.mean, predicted.std, target.max())
 
-    # -- learning and state --------------------------------------------------------------------------------------
+    # -- learning ------------------------------------------------------------------------------------------------
     def tell(self, results: Sequence[EvalResult]) -> None:
         self.results.extend(results)
         self.proposed.update(r.arch_id for r in results)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            **super().state_dict(),
-            "results": [r.to_dict() for r in self.results],
-            "proposed": sorted(self.proposed),
-            "pool": [self._pool_seed, self._step],
-            "model": self.model.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.results = [EvalResult.from_dict(r) for r in state["results"]]
-        self.proposed = set(state["proposed"])
-        self._pool_seed, self._step = state["pool"]
-        self._chunks = {}
-        self.model.load_state_dict(state["model"])

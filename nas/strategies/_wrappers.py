@@ -12,7 +12,6 @@ import dataclasses
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from typing import Any
 
 from nas.errors import InvalidOptionError
 from nas.evaluation import EvalResult, Objective, Provenance
@@ -53,12 +52,6 @@ class _Screened(Strategy):
 
     def tell(self, results: Sequence[EvalResult]) -> None:
         self.inner.tell(results)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"inner": self.inner.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.inner.load_state_dict(state["inner"])
 
 
 class DedupKey(StrEnum):
@@ -117,18 +110,6 @@ class Deduplicated(_Screened):
     def seen(self) -> int:
         """Number of distinct architectures (or classes) evaluated."""
         return len(self._results)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            **super().state_dict(),
-            "results": {k: r.to_dict() for k, r in self._results.items()},
-            "waiting": {k: [a.to_dict() for a in dups] for k, dups in self._waiting.items()},
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self._results = {k: EvalResult.from_dict(r) for k, r in state["results"].items()}
-        self._waiting = {k: [Architecture.from_dict(a) for a in dups] for k, dups in state["waiting"].items()}
 
 
 CostFunction = Callable[[Architecture], Mapping[str, float]]

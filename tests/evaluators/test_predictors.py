@@ -84,15 +84,6 @@ def test_bad_training_data_is_refused(table, split):
         nas.create_predictor("xgb", table.space)
 
 
-def test_gp_state_restores_its_kernel(table, split):
-    train, y_train, test, _ = split
-    fitted = nas.create_predictor("gp", table.space).fit(train, y_train)
-    restored = nas.create_predictor("gp", table.space, refit_growth=100.0)
-    restored.load_state_dict(json.loads(json.dumps(fitted.state_dict())))
-    restored.fit(train, y_train)  # keeps the restored kernel instead of refitting it
-    assert restored.predict(test).mean == pytest.approx(fitted.predict(test).mean)
-
-
 # -- the predictor evaluator -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def prepared(table, data_dir, tmp_path_factory):

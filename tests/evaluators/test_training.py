@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,8 +243,19 @@ def test_a_space_given_by_name_takes_its_options():
 
 def test_keep_weights_must_be_a_directory(space, tmp_path):
     (tmp_path / "file").write_text("")
-    with pytest.raises(nas.InvalidOptionError, match="keep_weights=.*file' is not a usable directory"):
+    with pytest.raises(nas.InvalidOptionError, match=r"keep_weights=.*file'\) is invalid; expected a directory"):
         TrainEvaluator(space, keep_weights=tmp_path / "file")
+
+
+def test_weights_are_kept_where_asked_and_a_failed_save_is_retryable(space, tmp_path):
+    evaluator = TrainEvaluator(space, epochs=1, fraction=0.1, keep_weights=tmp_path / "weights")
+    assert not (tmp_path / "weights").exists()  # creating an evaluator writes nothing
+    (kept,) = evaluator.evaluate([space.sample(0)])
+    assert kept.ok and Path(kept.provenance.details["weights"]) == tmp_path / "weights" / f"{kept.arch_id}.pt"
+    blocked = tmp_path / "weights" / f"{space.sample(1).arch_id}.pt"
+    (blocked / "in-the-way").mkdir(parents=True)  # the weights' file name is taken by a folder: saving fails
+    (lost,) = evaluator.evaluate([space.sample(1)])
+    assert lost.status is nas.Status.FAILED and lost.retryable and "saving the weights" in lost.reason
 
 
 @pytest.mark.parametrize(

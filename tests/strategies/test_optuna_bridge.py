@@ -1,7 +1,8 @@
-"""The Optuna bridge: every sampler on every kind of dimension, resuming, failures, foreign results, errors."""
+"""The Optuna bridge: every sampler on every kind of dimension, failures, pruned and foreign results, errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import statistics
@@ -11,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 import nas
-from nas import Deduplicated, EvalResult, Objective, Provenance
+from nas import Deduplicated, EvalResult, Objective, Provenance, Status
 from nas.strategies._optuna import SAMPLERS  # registers "optuna" until nas.strategies imports the bridge
 
 ACCURACY = [Objective.parse("accuracy")]
@@ -71,32 +72,11 @@ def test_every_sampler_proposes_valid_architectures_repeatably(request, sampler,
     assert optuna_strategy(space, sampler, seed=1, **QUICK[sampler]).ask(batch) != asked[:batch]
 
 
-@pytest.mark.parametrize("sampler", SAMPLERS)
-def test_state_dict_resumes_exactly_with_trials_pending(nb201, sampler):
-    strategy = optuna_strategy(nb201, sampler, **QUICK[sampler])
-    run(strategy, rounds=1, batch=2)
-    pending = strategy.ask(1)
-    state = json.loads(json.dumps(strategy.state_dict()))
-    strategy.tell([score(a) for a in pending])
-    expected = run(strategy, rounds=1, batch=1)
-    resumed = optuna_strategy(nb201, sampler, seed=99, **QUICK[sampler])
-    resumed.load_state_dict(state)
-    resumed.tell([score(a) for a in pending])
-    assert run(resumed, rounds=1, batch=1) == expected
-    assert states(resumed) == states(strategy) and set(states(resumed)) == {TrialState.COMPLETE}
-
-
-def test_a_state_resumes_only_the_same_setup(nb201, pooling):
-    state = optuna_strategy(nb201).state_dict()
-    for other in (
-        optuna_strategy(nb201, "nsga2"),
-        optuna_strategy(pooling),
-        optuna_strategy(nb201, objectives=ACCURACY_AND_MACS),
-    ):
-        with pytest.raises(nas.InvalidOptionError, match="cannot resume a state saved with .* instead of"):
-            other.load_state_dict(state)
-    with pytest.raises(nas.InvalidOptionError, match="Optuna 0.1 instead of Optuna"):
-        optuna_strategy(nb201).load_state_dict({**state, "setup": {**state["setup"], "optuna": "Optuna 0.1"}})
+def test_results_stopped_early_are_pruned_trials(nb201):
+    strategy = optuna_strategy(nb201)
+    (arch,) = strategy.ask(1)
+    strategy.tell([dataclasses.replace(score(arch), status=Status.PRUNED)])
+    assert states(strategy) == [TrialState.PRUNED]
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 
 import pytest
 
+import nas
 from nas.config import load_config
 from nas.experiment import run_search
 
@@ -46,5 +46,4 @@ def test_ctrl_c_stops_tune_trials_and_says_how_to_resume(tmp_path, write_config,
     assert process.returncode == 130, stderr
     assert "--resume" in stderr and "Traceback" not in stderr
     assert "Pareto front" not in stdout  # a stopped search is not reported as finished
-    state = json.loads((tmp_path / "digits" / "search.json").read_text())
-    assert len(state["told"]) + len(state["in_flight"]) >= 2
+    assert len(nas.load_run(tmp_path / "digits").store.results()) >= 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from rich.console import Console
 import nas
 from nas.config import load_config
 from nas.errors import InvalidOptionError
-from nas.experiment import STATE_FILE, run_search
+from nas.experiment import run_search
 from nas.progress import SearchProgress
 
 NAS = [sys.executable, "-m", "nas"]
@@ -79,8 +78,6 @@ def test_a_stopped_search_loses_nothing_and_resumes(tmp_path, write_config, digi
     if stop == signal.SIGINT:
         assert process.returncode == 130
         assert "--resume" in stderr and "Traceback" not in stderr
-        state = json.loads((tmp_path / "digits" / STATE_FILE).read_text())
-        assert len(state["told"]) >= 3
     before = _ids(nas.load_run(tmp_path / "digits"))
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
