@@ -41,6 +41,7 @@ from nas.export import check_onnx, check_torchscript, export_model, export_onnx,
 from nas.latency import Backend, Latency, measure_latency
 from nas.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
 from nas.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
+from nas.preprocessing import DataRecord, Preprocessing
 from nas.ranking import RankAgreement, agreement, rank_agreement
 from nas.registry import Registry
 from nas.report import write_report
@@ -76,6 +77,7 @@ __all__ = [
     "Choice",
     "Constrained",
     "Cost",
+    "DataRecord",
     "DedupKey",
     "Deduplicated",
     "Direction",
@@ -101,6 +103,7 @@ __all__ = [
     "Prediction",
     "Predictor",
     "PredictorGuided",
+    "Preprocessing",
     "Provenance",
     "RandomStrategy",
     "RankAgreement",
