@@ -3,11 +3,15 @@
 `load_dataset` takes a name from `DATASETS`, a ``.npz`` file or an image folder and returns a `TaskData`. Searches
 score architectures on the validation split; the test split is for final reports only.
 
+Each `TaskData` carries the `Preprocessing` that turned its raw samples into the network's input (what the
+evaluators record with their results, and an export writes into the model card):
+
 - ``digits``: scikit-learn's 1,797 8x8 digits (embedded, always available), pixels / 16.
 - ``fashion-mnist``: the four IDX files (gzipped or not) in ``data_dir``, else ``NAS_DATA_DIR`` (each directly or in
   a ``fashion_mnist_debian`` or ``fashion-mnist`` subfolder), else `FASHION_MNIST_SYSTEM_DIR` where
   ``apt-get install dataset-fashion-mnist`` puts them; pixels / 255. The test split is the official t10k set.
-- ``*.npz``: arrays ``X`` (N, C, H, W) or (N, H, W) and ``y`` (N,) with labels 0..K-1; uint8 pixels / 255.
+- ``*.npz``: arrays ``X`` (N, C, H, W) or (N, H, W) and ``y`` (N,) with labels 0..K-1; uint8 pixels / 255, other
+  dtypes as given.
 - an image folder ``root/CLASS_NAME/*.png|jpg`` (needs Pillow), classes in sorted order, pixels / 255.
 
 Example:
@@ -31,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from nas import InvalidOptionError, MissingDataError, MissingExtraError, UnknownNameError
+from nas import DataRecord, InvalidOptionError, MissingDataError, MissingExtraError, Preprocessing, UnknownNameError
 
 #: Where the Debian package ``dataset-fashion-mnist`` installs the IDX files.
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -55,10 +59,12 @@ SplitName = Literal["train", "val", "test"]
 
 @dataclass(frozen=True, repr=False)
 class Split:
-    """Examples of one split: ``x`` float32 (N, C, H, W), ``y`` int64 (N,)."""
+    """Examples of one split: ``x`` float32 (N, C, H, W), ``y`` int64 (N,), and ``index``, their positions among the
+    raw samples (of the official test set, for an official test split)."""
 
     x: np.ndarray
     y: np.ndarray
+    index: np.ndarray
 
     def __len__(self) -> int:
         return len(self.y)
@@ -69,11 +75,13 @@ class Split:
 
 @dataclass(frozen=True)
 class TaskData:
-    """A classification task and its three disjoint splits; ``classes[k]`` names label k."""
+    """A classification task, its three disjoint splits and how raw samples became them; ``classes[k]`` names label
+    k."""
 
     name: str
     input_shape: tuple[int, int, int]
     classes: tuple[str, ...]
+    preprocessing: Preprocessing
     train: Split
     val: Split
     test: Split
@@ -81,6 +89,11 @@ class TaskData:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def record(self) -> DataRecord:
+        """What an evaluator records of this data with each result."""
+        return DataRecord(self.name, self.preprocessing, self.classes)
 
     def loader(self, split: SplitName, batch_size: int = 256, shuffle: bool = False, seed: int = 0) -> DataLoader:
         """Batches ``(x, y)`` of one split; shuffling draws from its own generator seeded with ``seed``."""
@@ -94,11 +107,11 @@ class TaskData:
 
 @dataclass(frozen=True)
 class _Source:
-    """Raw examples (N, C, H, W), labels, the divisor mapping pixels to [0, 1], and the official test set if any."""
+    """Raw examples (N, C, H, W), labels, how they become the network's input, and the official test set if any."""
 
     x: np.ndarray
     y: np.ndarray
-    scale: float
+    preprocessing: Preprocessing
     classes: tuple[str, ...]
     test: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -147,10 +160,14 @@ def load_dataset(
     empty = [split for split, idx in parts.items() if len(idx) == 0]
     if empty:
         raise InvalidOptionError(f"the {' and '.join(empty)} split of {name} ({len(order)} examples) would be empty")
-    splits = {split: _split(source.x[idx], source.y[idx], source.scale) for split, idx in parts.items()}
-    test_split = splits["test"] if source.test is None else _split(*source.test, source.scale)
+    splits = {split: _split(source.x, source.y, idx, source.preprocessing) for split, idx in parts.items()}
+    if source.test is not None:
+        x_test, y_test = source.test
+        splits["test"] = _split(x_test, y_test, np.arange(len(y_test)), source.preprocessing)
     c, h, w = source.x.shape[1:]
-    return TaskData(name, (c, h, w), source.classes, splits["train"], splits["val"], test_split)
+    return TaskData(
+        name, (c, h, w), source.classes, source.preprocessing, splits["train"], splits["val"], splits["test"]
+    )
 
 
 def _source(
@@ -186,8 +203,8 @@ def _take(idx: np.ndarray, size: int | None, option: str) -> np.ndarray:
     return idx[:size]
 
 
-def _split(x: np.ndarray, y: np.ndarray, scale: float) -> Split:
-    return Split(x.astype(np.float32) / np.float32(scale), y.astype(np.int64))
+def _split(x: np.ndarray, y: np.ndarray, index: np.ndarray, preprocessing: Preprocessing) -> Split:
+    return Split(preprocessing.apply(x[index]), y[index].astype(np.int64), index)
 
 
 def _stratified_order(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -211,7 +228,15 @@ def _digits() -> _Source:
             "the digits dataset needs scikit-learn: pip install 'nas-pareto[predictors]'"
         ) from error
     digits = load_digits()
-    return _Source(digits.images[:, None].astype(np.uint8), digits.target, 16.0, tuple(map(str, range(10))))
+    recipe = Preprocessing(
+        "an 8x8 image of scikit-learn's load_digits().images, integer intensities",
+        "uint8",
+        "H, W",
+        (0, 16),
+        16.0,
+        "grayscale",
+    )
+    return _Source(digits.images[:, None].astype(np.uint8), digits.target, recipe, tuple(map(str, range(10))))
 
 
 def _fashion_mnist(data_dir: str | Path | None) -> _Source:
@@ -224,7 +249,10 @@ def _fashion_mnist(data_dir: str | Path | None) -> _Source:
         files = [next((p for p in (directory / f, directory / f"{f}.gz") if p.is_file()), None) for f in _FASHION_FILES]
         if all(files):
             x, y, x_test, y_test = (_read_idx(p) for p in files if p is not None)
-            return _Source(x[:, None], y, 255.0, _FASHION_CLASSES, (x_test[:, None], y_test))
+            recipe = Preprocessing(
+                "a 28x28 Fashion-MNIST image (IDX bytes)", "uint8", "H, W", (0, 255), 255.0, "grayscale"
+            )
+            return _Source(x[:, None], y, recipe, _FASHION_CLASSES, (x_test[:, None], y_test))
     raise MissingDataError(
         f"Fashion-MNIST not found in {', '.join(map(str, tried))} (the four files {', '.join(_FASHION_FILES)}, gzipped "
         "or not); apt-get install dataset-fashion-mnist, or download the four IDX files from "
@@ -253,14 +281,23 @@ def _npz(path: Path) -> _Source:
     if missing:
         raise MissingDataError(f"{path} lacks the array {' and '.join(missing)}; expected {_NPZ}")
     x, y = found["X"], found["y"]
+    layout = "H, W" if x.ndim == 3 else "C, H, W"
     x = x[:, None] if x.ndim == 3 else x
     problems = [f"X has shape {x.shape} and dtype {x.dtype}"] if x.ndim != 4 or x.dtype.kind not in "uif" else []
     if y.shape != (len(x),) or y.dtype.kind not in "ui" or len(y) == 0 or y.min() < 0:
         problems.append(f"y has shape {y.shape} and dtype {y.dtype} for {len(x)} examples")
     if problems:
         raise MissingDataError(f"{path}: {' and '.join(problems)}; expected {_NPZ}")
-    scale = 255.0 if x.dtype == np.uint8 else 1.0
-    return _Source(x, y, scale, tuple(map(str, range(int(y.max()) + 1))))
+    byte = x.dtype == np.uint8
+    recipe = Preprocessing(
+        f"one example of the array X of {path.name}",
+        x.dtype.name,
+        layout,
+        (0, 255) if byte else (float(x.min()), float(x.max())),
+        255.0 if byte else 1.0,
+        "as in X",
+    )
+    return _Source(x, y, recipe, tuple(map(str, range(int(y.max()) + 1))))
 
 
 def _image_folder(root: Path, image_size: int | tuple[int, int] | None, channels: int | None) -> _Source:
@@ -293,7 +330,17 @@ def _image_folder(root: Path, image_size: int | tuple[int, int] | None, channels
     except OSError as error:
         raise MissingDataError(f"{root} holds an unreadable image ({error})") from error
     x = np.stack(images).reshape(len(images), height, width, -1).transpose(0, 3, 1, 2)
-    return _Source(x, np.array([label for label, _ in files]), 255.0, tuple(classes))
+    mode = "L" if grey else "RGB"
+    recipe = Preprocessing(
+        f"an image file read with Pillow, converted to {mode} and resized to {width}x{height} (bicubic, "
+        "Image.resize's default)",
+        "uint8",
+        "H, W" if grey else "H, W, C",
+        (0, 255),
+        255.0,
+        "grayscale" if grey else "RGB",
+    )
+    return _Source(x, np.array([label for label, _ in files]), recipe, tuple(classes))
 
 
 _NAMED: dict[str, Callable[[str | Path | None], _Source]] = {

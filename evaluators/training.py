@@ -157,8 +157,9 @@ class TrainEvaluator(Evaluator):
 
     Metrics: ``accuracy`` (a fraction in [0, 1]) and ``loss`` (mean cross-entropy) on the validation split; the test
     split is never used. Costs: ``macs`` and ``params`` from ``space.cost``. Provenance: the fidelity (``epochs``,
-    ``fraction``), the seed, the wall time and, in its details, the dataset, the training and validation examples
-    used, the threads, the last epoch's mean training loss and, with ``keep_weights``, the weights' path.
+    ``fraction``), the seed, the wall time and, in its details, the dataset (with its preprocessing and class names:
+    a `nas.DataRecord`), the training and validation examples used, the threads, the last epoch's mean training loss
+    and, with ``keep_weights``, the weights' path.
 
     A run whose training loss becomes NaN or infinite, an architecture outside the space, and an error raised by
     torch during training are failed results with the reason; the rest of the batch still evaluates.
@@ -327,7 +328,7 @@ class TrainEvaluator(Evaluator):
         start = time.perf_counter()
         n = self._train_examples(fidelity)
         details: dict[str, Any] = {
-            "dataset": self.data.name,
+            **self.data.record.details(),
             "train_examples": n,
             "val_examples": len(self._val_y),
             "threads": self.threads,

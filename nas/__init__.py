@@ -44,6 +44,7 @@ from nas.latency import Backend, Latency, measure_latency
 from nas.lease import RunLease
 from nas.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
 from nas.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
+from nas.preprocessing import DataRecord, Preprocessing
 from nas.ranking import RankAgreement, agreement, rank_agreement
 from nas.registry import Registry
 from nas.report import write_report
@@ -79,6 +80,7 @@ __all__ = [
     "Choice",
     "Constrained",
     "Cost",
+    "DataRecord",
     "DedupKey",
     "Deduplicated",
     "Direction",
@@ -104,6 +106,7 @@ __all__ = [
     "Prediction",
     "Predictor",
     "PredictorGuided",
+    "Preprocessing",
     "Provenance",
     "RandomStrategy",
     "RankAgreement",

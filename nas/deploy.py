@@ -1,25 +1,28 @@
 """A run's architectures as deployable models, and a check of how well the search's evaluator ranked them.
 
 `export_run` writes an export bundle (`nas.export.export_model`) per architecture, with the weights the evaluator
-kept when it trained the architecture, or weights trained now as the config says. `verify_run` retrains a sample
-of the found architectures with the `train` evaluator and compares the orders.
+kept when it trained the architecture, or weights trained now as the config says, and a model card that says how a
+raw sample becomes the network's input. `verify_run` retrains a sample of the found architectures with the `train`
+evaluator and compares the orders.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from nas.config import ExperimentConfig, Named
 from nas.errors import InvalidOptionError, MissingDataError, NASError
-from nas.evaluation import EvalResult
+from nas.evaluation import EvalResult, Provenance
 from nas.experiment import PREPARE_DIR, evaluator_options
 from nas.export import FORMATS, export_model
+from nas.preprocessing import DataRecord
 from nas.ranking import agreement
 from nas.run import Run
 from nas.runners import EvaluatorSpec
@@ -55,6 +58,10 @@ def export_run(
 ) -> dict[str, dict[str, Path]]:
     """Export the architectures ``arch_ids`` of ``run`` to ``out_dir/<arch_id>/``; the files written per id.
 
+    The model card (and the ONNX file's metadata) holds the metrics and the fidelity they were obtained at, the
+    costs, how a raw sample becomes the network's input and what its labels name (as the evaluator recorded them),
+    the provenance, and where the weights came from.
+
     Args:
         untrained: export freshly initialized weights instead of training (e.g. to measure latency on a device).
         finetune: train the weights found (kept, or inherited from a supernet) for this many more epochs first.
@@ -71,29 +78,55 @@ def export_run(
     for arch_id in arch_ids:
         result = results[arch_id]
         module = space.build(result.arch)
-        weights = "freshly initialized (untrained)"
+        weights = None
         if not untrained:
-            path, weights = _weights(run, result, out_dir / arch_id)
-            if finetune:
-                path, weights = _finetune(run, result, path, weights, finetune, out_dir / arch_id)
-            module.load_state_dict(torch.load(path, weights_only=True))
-        card = {
-            "metrics": dict(result.metrics),
-            "costs": dict(result.costs),
-            "provenance": result.provenance.to_dict(),
-            "run": {"name": run.store.name, "directory": str(run.path) if run.path else "(storage only)"},
-            "weights": weights,
-        }
+            with tempfile.TemporaryDirectory(prefix="nas-export-") as scratch:  # the bundle holds the weights
+                weights = _weights(run, result, Path(scratch))
+                if finetune:
+                    weights = _finetune(run, result, weights, finetune, Path(scratch) / "finetune")
+                module.load_state_dict(torch.load(weights.path, weights_only=True))
+        card = _card(run, result, weights)
         written[arch_id] = export_model(module, result.arch, space.input_shape, out_dir / arch_id, formats, card=card)
     return written
 
 
-def _weights(run: Run, result: EvalResult, workdir: Path) -> tuple[Path, str]:
+class _Weights(NamedTuple):
+    """Weights for an export: their file, how they came, and the evaluation that produced them."""
+
+    path: Path
+    origin: str
+    provenance: Provenance
+
+
+def _card(run: Run, result: EvalResult, weights: _Weights | None) -> dict[str, Any]:
+    """The model card's sections beyond the bundle itself; ``weights`` None for freshly initialized ones."""
+    evaluator = result.provenance.evaluator
+    data = DataRecord.recorded(weights.provenance if weights else result.provenance)
+    unknown = f"not recorded by the {evaluator} evaluator"
+    details = {k: v for k, v in result.provenance.details.items() if k not in _NOT_IN_CARD}
+    return {
+        "preprocessing": data.preprocessing.to_dict() if data else unknown,
+        "classes": list(data.classes) if data else unknown,
+        "metrics": dict(result.metrics),
+        "metrics_fidelity": dict(result.provenance.fidelity) or f"none: the {evaluator} evaluator has one",
+        "costs": dict(result.costs),
+        "provenance": {**result.provenance.to_dict(), "details": details},
+        "run": {"name": run.store.name, "directory": str(run.path) if run.path else "(storage only)"},
+        "weights": weights.origin if weights else "freshly initialized (untrained)",
+    }
+
+
+#: Provenance details the card leaves out: the data record (its own sections) and weight files (the bundle's own).
+_NOT_IN_CARD = frozenset({"preprocessing", "classes", "weights", "init_weights"})
+
+
+def _weights(run: Run, result: EvalResult, workdir: Path) -> _Weights:
     """The weights of ``result``'s architecture: those the evaluator kept, those it inherits from the search's
-    supernet, else trained now; and how they came."""
+    supernet, else trained now under ``workdir``."""
     kept = result.provenance.details.get("weights")
     if kept and Path(kept).is_file():
-        return Path(kept), f"trained by the search's {result.provenance.evaluator} evaluator ({kept})"
+        origin = f"trained by the search's {result.provenance.evaluator} evaluator"
+        return _Weights(Path(kept), origin, result.provenance)
     if result.provenance.evaluator == _config(run).evaluator.name and run.path is not None:
         evaluator = EvaluatorSpec(
             _config(run).evaluator.name, evaluator_options(_config(run), run_space(run), run.path)
@@ -101,10 +134,9 @@ def _weights(run: Run, result: EvalResult, workdir: Path) -> tuple[Path, str]:
         if hasattr(evaluator, "subnet"):  # a weight-sharing evaluator: the subnet's inherited weights
             evaluator.prepare(run.path / PREPARE_DIR)  # loads the search's trained supernet
             path = workdir / "inherited.pt"
-            path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(evaluator.subnet(result.arch).state_dict(), path)
-            source = getattr(evaluator, "checkpoint", "")
-            return path, f"inherited from the search's supernet ({source}), BatchNorm recalibrated"
+            origin = "inherited from the search's supernet, BatchNorm recalibrated"
+            return _Weights(path, origin, result.provenance)
 
     spec = trainer(run, workdir)
     try:
@@ -118,19 +150,18 @@ def _weights(run: Run, result: EvalResult, workdir: Path) -> tuple[Path, str]:
         raise InvalidOptionError(f"training {result.arch_id} for export failed: {trained.reason}")
     fidelity = ", ".join(f"{k}={v:g}" for k, v in trained.provenance.fidelity.items())
     accuracy = trained.metrics["accuracy"]
-    note = f"trained for export by the train evaluator ({fidelity}; validation accuracy {accuracy:.4f})"
-    return Path(trained.provenance.details["weights"]), note
+    origin = f"trained for export by the train evaluator ({fidelity}; validation accuracy {accuracy:.4f})"
+    return _Weights(Path(trained.provenance.details["weights"]), origin, trained.provenance)
 
 
-def _finetune(run: Run, result: EvalResult, start: Path, how: str, epochs: int, workdir: Path) -> tuple[Path, str]:
-    """Train ``start``'s weights of ``result``'s architecture for ``epochs`` more epochs with the train evaluator."""
-    (tuned,) = trainer(run, workdir, epochs=epochs, init_weights=str(start)).create().evaluate([result.arch])
+def _finetune(run: Run, result: EvalResult, start: _Weights, epochs: int, workdir: Path) -> _Weights:
+    """Train ``start`` (weights of ``result``'s architecture) for ``epochs`` more epochs with the train evaluator."""
+    (tuned,) = trainer(run, workdir, epochs=epochs, init_weights=str(start.path)).create().evaluate([result.arch])
     if not tuned.ok:
         raise InvalidOptionError(f"fine-tuning {result.arch_id} failed: {tuned.reason}")
     accuracy = tuned.metrics["accuracy"]
-    return Path(
-        tuned.provenance.details["weights"]
-    ), f"{how}, then fine-tuned {epochs} epochs (validation accuracy {accuracy:.4f})"
+    origin = f"{start.origin}, then fine-tuned {epochs} epochs (validation accuracy {accuracy:.4f})"
+    return _Weights(Path(tuned.provenance.details["weights"]), origin, tuned.provenance)
 
 
 def verify_run(run: Run, sample: int, top: int, *, seed: int = 0, **train_options: Any) -> dict[str, Any]:

@@ -90,7 +90,14 @@ def _quiet_exporter() -> Iterator[None]:
         registration.setLevel(level)
 
 
-def export_onnx(module: nn.Module, input_shape: Sequence[int], path: str | Path, *, opset: int | None = None) -> Path:
+def export_onnx(
+    module: nn.Module,
+    input_shape: Sequence[int],
+    path: str | Path,
+    *,
+    opset: int | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
     """Export ``module`` (in eval mode) to one ONNX file with torch's dynamo exporter and a free batch dimension.
 
     Args:
@@ -98,6 +105,8 @@ def export_onnx(module: nn.Module, input_shape: Sequence[int], path: str | Path,
         input_shape: the shape of one sample, without the batch, e.g. ``(3, 32, 32)``.
         path: the ``.onnx`` file to write; missing parent directories are created.
         opset: the ONNX opset version; None takes the exporter's default.
+        metadata: key-value strings added to the model's ``metadata_props`` (onnxruntime reads them back with
+            ``session.get_modelmeta().custom_metadata_map``).
 
     Returns:
         The path written. Weights are inside the file unless they exceed ONNX's 2 GB limit, in which case they go to
@@ -125,6 +134,11 @@ def export_onnx(module: nn.Module, input_shape: Sequence[int], path: str | Path,
             external_data=False,
             verbose=False,
         )
+    if metadata:
+        onnx = import_extra("onnx")
+        model = onnx.load(path, load_external_data=False)  # weights beyond 2 GB stay where they are
+        model.metadata_props.extend(onnx.StringStringEntryProto(key=k, value=v) for k, v in metadata.items())
+        onnx.save(model, path)
     return path
 
 
@@ -292,7 +306,8 @@ def export_model(
 
     Files: ``arch.json`` (``arch.to_dict()`` plus ``arch_id``), ``state_dict.pt``, ``model.torchscript.pt``,
     ``model.onnx`` and ``MODEL_CARD.md`` (the architecture, input and output, how to load each file, ``card``'s
-    content and the measured parity).
+    content and the measured parity). The ONNX file's ``metadata_props`` hold ``arch`` (``arch.json``'s content) and
+    each section of ``card``, as JSON text.
 
     Args:
         module: the network built from ``arch``; its training flags are restored afterwards.
@@ -301,7 +316,8 @@ def export_model(
         out_dir: the directory to write; created if missing.
         formats: some of `FORMATS`: ``state_dict``, ``torchscript``, ``onnx``.
         card: what else the model card says, e.g. ``{"metrics": {...}, "costs": {...}, "provenance": {...}}``; each
-            key becomes a section, nested mappings and lists become tables and bullet lists.
+            key becomes a section, nested mappings and lists become tables and bullet lists, and a list of plain
+            values (e.g. class names) a list numbered from 0.
 
     Returns:
         The paths written, by key: ``arch``, then each of ``state_dict``, ``torchscript``, ``onnx`` written, ``card``.
@@ -335,11 +351,12 @@ def export_model(
     out = Path(out_dir)
     paths: dict[str, Path] = {"arch": out / ARCH_FILE}
     parity: list[tuple[str, float]] = []
+    sections = {"arch": {**arch.to_dict(), "arch_id": arch.arch_id}, **(card or {})}
     with eval_mode(module):
         with torch.inference_mode():
             output_shape = tuple(module(example).shape[1:])
         out.mkdir(parents=True, exist_ok=True)
-        paths["arch"].write_text(json.dumps({**arch.to_dict(), "arch_id": arch.arch_id}, indent=2) + "\n")
+        paths["arch"].write_text(json.dumps(sections["arch"], indent=2) + "\n")
         if "state_dict" in requested:
             paths["state_dict"] = out / FILE_NAMES["state_dict"]
             torch.save(module.state_dict(), paths["state_dict"])
@@ -349,7 +366,8 @@ def export_model(
                 ("torch vs TorchScript", check_torchscript(paths["torchscript"], module, shape, batch=_PARITY_BATCH))
             )
         if "onnx" in requested:
-            paths["onnx"] = export_onnx(module, shape, out / FILE_NAMES["onnx"])
+            metadata = {key: json.dumps(_plain(value)) for key, value in sections.items()}
+            paths["onnx"] = export_onnx(module, shape, out / FILE_NAMES["onnx"], metadata=metadata)
             parity.append(("torch vs onnxruntime", check_onnx(paths["onnx"], module, shape, batch=_PARITY_BATCH)))
     paths["card"] = out / CARD_FILE
     paths["card"].write_text(_model_card(arch, shape, output_shape, paths, parity, card or {}))
@@ -381,6 +399,7 @@ def _model_card(
         "",
         f"- input `{INPUT_NAME}`: float32, shape {batch_in}; the batch dimension is free",
         f"- output `{OUTPUT_NAME}`: float32, shape {batch_out}",
+        *(["- a raw sample becomes the input as the Preprocessing section says"] if "preprocessing" in card else []),
         "",
         "## Files",
         "",
@@ -389,7 +408,8 @@ def _model_card(
     described = {
         "state_dict": "PyTorch weights (`torch.save(module.state_dict())`); rebuilding the module needs `nas`",
         "torchscript": "TorchScript; needs torch only",
-        "onnx": "ONNX with the weights inside; needs onnxruntime only",
+        "onnx": "ONNX with the weights inside, and the architecture and this card's sections as JSON in its metadata; "
+        "needs onnxruntime only",
     }
     lines += [f"- `{paths[f].name}`: {described[f]}" for f in FORMATS if f in paths]
     lines += ["", "## Loading", ""]
@@ -406,10 +426,13 @@ def _model_card(
     if "onnx" in paths:
         lines += [
             "```python",
+            "import json",
+            "",
             "import numpy as np",
             "import onnxruntime as ort",
             "",
             f'session = ort.InferenceSession("{paths["onnx"].name}", providers=["CPUExecutionProvider"])',
+            "card = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}",
             f"x = np.random.default_rng(0).standard_normal(({example})).astype(np.float32)",
             f'(logits,) = session.run(["{OUTPUT_NAME}"], {{"{INPUT_NAME}": x}})',
             "```",
@@ -497,7 +520,8 @@ def _table(rows: Mapping[Any, Any], header: tuple[str, str]) -> list[str]:
 
 
 def _markdown(value: Any) -> list[str]:
-    """A card section's content: a mapping of scalars as a table, nested content as bullet lists, else the text."""
+    """A card section's content: a mapping of scalars as a table, a list of scalars numbered from 0, nested content
+    as bullet lists, else the text."""
     value = _plain(value)
     if isinstance(value, Mapping):
         if not value:
@@ -506,6 +530,8 @@ def _markdown(value: Any) -> list[str]:
             return _table(value, ("name", "value"))
     elif not isinstance(value, list):
         return [str(value)]
+    elif _is_scalar(value):
+        return [f"{i}. {_text(v)}" for i, v in enumerate(value)] or ["(none)"]
     return _bullets(value, 0)
 
 

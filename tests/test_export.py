@@ -202,6 +202,12 @@ def test_card_describes_the_bundle(bundle: Bundle) -> None:
     assert "| torch vs TorchScript |" in text and "| torch vs onnxruntime |" in text
 
 
+def test_onnx_metadata_holds_the_architecture_and_the_card(bundle: Bundle) -> None:
+    props = {p.key: json.loads(p.value) for p in onnx.load(str(bundle.paths["onnx"])).metadata_props}
+    assert props == {"arch": json.loads(bundle.paths["arch"].read_text()), **CARD}
+    assert check_onnx(bundle.paths["onnx"], bundle.module, BUNDLE_SHAPE) < 1e-4  # the file with them still matches
+
+
 BLOCKED_IMPORT_SCRIPT = textwrap.dedent(
     """
     import importlib.abc

@@ -250,7 +250,7 @@ class SupernetEvaluator(Evaluator):
     def _evaluate_one(self, arch: Architecture, x: torch.Tensor, y: torch.Tensor) -> EvalResult:
         start = time.perf_counter()
         details: dict[str, Any] = {
-            "dataset": self.data.name,
+            **self.data.record.details(),
             "variant": self.plan.variant,
             "checkpoint": str(self.checkpoint),
             "val_examples": len(y),

@@ -50,6 +50,18 @@ def test_digits_shapes_classes_and_ranges():
         assert set(split.y.tolist()) == set(range(10))
 
 
+def test_the_recorded_preprocessing_turns_raw_digits_into_each_split():
+    digits = pytest.importorskip("sklearn.datasets").load_digits()
+    data = load_dataset("digits", seed=1)
+    recipe = data.preprocessing
+    assert (recipe.raw_dtype, recipe.raw_layout, recipe.raw_range) == ("uint8", "H, W", (0, 16))
+    assert (recipe.divide_by, recipe.channels, recipe.mean, recipe.std) == (16.0, "grayscale", None, None)
+    for split in (data.train, data.val, data.test):
+        np.testing.assert_array_equal(recipe.apply(digits.images[split.index][:, None]), split.x)
+        assert split.y.tolist() == digits.target[split.index].tolist()
+    assert data.record == nas.DataRecord("digits", recipe, tuple("0123456789"))
+
+
 def test_splits_are_disjoint_stratified_and_fixed_by_the_seed(indexed_npz):
     data = load_dataset(indexed_npz, seed=3, val_fraction=0.3, test_fraction=0.1)
     train, val, test = ids(data.train), ids(data.val), ids(data.test)
@@ -78,6 +90,8 @@ def test_fashion_mnist_from_the_data_dir_keeps_the_official_test_set(data_dir):
     assert data.test.y[:10].tolist() == T10K_FIRST_LABELS
     assert np.bincount(data.test.y).tolist() == [1000] * 10 and np.bincount(data.train.y).tolist() == [100] * 10
     assert data.train.x.dtype == np.float32 and data.train.x.min() == 0.0 and data.train.x.max() == 1.0
+    assert data.test.index.tolist() == list(range(10000))
+    assert (data.preprocessing.divide_by, data.preprocessing.raw_range) == (255.0, (0, 255))
     with pytest.raises(nas.InvalidOptionError, match="official test split"):
         load_dataset("fashion-mnist", data_dir=data_dir, test_fraction=0.1)
 
@@ -110,6 +124,20 @@ def test_npz_round_trip_adds_a_channel_and_scales_bytes(tmp_path):
     rows = {tuple(row.ravel()): label for row, label in zip(x / np.float32(255), y, strict=True)}
     for split in (data.train, data.val, data.test):
         assert all(rows[tuple(row.ravel())] == label for row, label in zip(split.x, split.y, strict=True))
+    recipe = data.preprocessing
+    assert (recipe.raw_dtype, recipe.raw_layout, recipe.raw_range, recipe.divide_by) == ("uint8", "H, W", (0, 255), 255)
+
+
+def test_a_float_npz_is_taken_as_given_and_its_range_recorded(indexed_npz):
+    data = load_dataset(indexed_npz)
+    recipe = data.preprocessing
+    assert (recipe.raw_dtype, recipe.raw_layout, recipe.raw_range, recipe.divide_by) == (
+        "float32",
+        "C, H, W",
+        (0, 299),
+        1,
+    )
+    assert ids(data.val) == data.val.index.tolist()
 
 
 @pytest.mark.parametrize(
@@ -146,6 +174,15 @@ def test_image_folder_in_grey_and_rgb(tmp_path):
         assert [saved[(x * 255).round().astype(np.uint8).tobytes()] for x in split.x] == split.y.tolist()
     rgb = load_dataset(tmp_path, image_size=(3, 2), channels=3)
     assert rgb.input_shape == (3, 3, 2) and np.allclose(rgb.train.x[:, 0], rgb.train.x[:, 2])
+    for data, layout, channels in ((grey, "H, W", "grayscale"), (rgb, "H, W, C", "RGB")):
+        recipe = data.preprocessing
+        assert (recipe.raw_layout, recipe.channels, recipe.divide_by, recipe.raw_range) == (
+            layout,
+            channels,
+            255,
+            (0, 255),
+        )
+    assert "resized to 2x3" in rgb.preprocessing.raw
 
 
 def test_unknown_names_and_misplaced_options_are_clear_errors(tmp_path):

@@ -123,4 +123,13 @@ def test_export_of_a_run_without_weights_or_data_says_to_export_untrained(tmp_pa
     assert "--untrained" in refused.stderr and "Traceback" not in refused.stderr
     done = nas_cli("export", tmp_path / "table", "--best", "--format", "onnx", "-o", tmp_path / "models", "--untrained")
     assert done.returncode == 0, done.stderr
-    assert "freshly initialized (untrained)" in next((tmp_path / "models").glob("*/MODEL_CARD.md")).read_text()
+    (folder,) = (tmp_path / "models").iterdir()
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "freshly initialized (untrained)" in card
+    assert "## Preprocessing\n\nnot recorded by the nb201-table evaluator\n" in card  # a table has no data to describe
+    metadata = ort.InferenceSession(str(folder / "model.onnx")).get_modelmeta().custom_metadata_map
+    assert (
+        json.loads(metadata["preprocessing"])
+        == json.loads(metadata["classes"])
+        == "not recorded by the nb201-table evaluator"
+    )
