@@ -12,12 +12,15 @@ Example (``experiments/quickstart.yaml``)::
     budget: {evaluations: 40, wall_time_s: 300}
 
 An error names the path of the bad key, what was given and what is accepted, e.g.
-``quickstart.yaml: budget.evaluations: got 0; must be a positive integer``.
+``quickstart.yaml: budget.evaluations: got 0; must be a positive integer``. Duplicate keys, alias bombs and other
+malformed YAML are refused while reading, before any value is used.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,6 +38,9 @@ ExportFormat = Literal["state_dict", "torchscript", "onnx"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("state_dict", "torchscript", "onnx")
 
 PositiveInt = Annotated[int, Field(gt=0)]
+#: A config document's limits: values once its aliases are expanded (an alias bomb holds billions), and nesting.
+MAX_YAML_VALUES = 10_000
+MAX_YAML_DEPTH = 50
 
 
 class _Section(BaseModel):
@@ -167,26 +173,103 @@ class ExperimentConfig(_Section):
 
 
 def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
-    """Read and validate an experiment config; ``overrides`` replace top-level keys (e.g. ``seed=3``), or keys of a
-    section when given as a mapping (``budget={"evaluations": 10}`` keeps the wall time).
+    """Read and validate an experiment config (or a run's ``config.yaml``); ``overrides`` replace top-level keys
+    (e.g. ``seed=3``), or keys of a section when given as a mapping (``budget={"evaluations": 10}`` keeps the wall
+    time).
 
     Raises:
-        MissingDataError: the file does not exist or is not YAML.
-        InvalidOptionError: a key is unknown or a value is invalid; the message names each bad key's path.
+        MissingDataError: the file cannot be read, is not UTF-8 text or is not YAML.
+        InvalidOptionError: a key is unknown, given twice or a value is invalid; the message names each bad key's
+            path.
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_bytes().decode(), Loader=_ConfigLoader)
     except OSError as error:
         raise MissingDataError(f"cannot read the experiment config {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        line = error.object.count(b"\n", 0, error.start) + 1
+        raise MissingDataError(
+            f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} on line {line}); save it as UTF-8"
+        ) from None
+    except _Refused as error:
+        raise InvalidOptionError(f"{path}: {_yaml_problem(error)}") from None
     except yaml.YAMLError as error:
-        raise MissingDataError(f"{path} is not valid YAML: {error}") from error
+        raise MissingDataError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
     if not isinstance(data, dict):
         raise InvalidOptionError(f"{path}: expected a mapping of keys such as name, space, evaluator, objectives")
     try:
         return ExperimentConfig.model_validate(_merged(data, overrides))
     except ValidationError as error:
         raise InvalidOptionError(f"{path}: " + "; ".join(_describe(e) for e in error.errors())) from None
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML this package refuses to read, though a YAML parser may: duplicate keys, alias bombs, deep nesting."""
+
+    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what `_Refused` lists; ``20e6`` is a float, as in YAML 1.2."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, float] = {}  # id(node) -> values in it once aliases are expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        alias, mark = self.check_event(yaml.AliasEvent), self.peek_event().start_mark
+        if self._depth == MAX_YAML_DEPTH:
+            raise _Refused(f"nested deeper than {MAX_YAML_DEPTH} levels", mark)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        finally:
+            self._depth -= 1
+        if alias:  # an alias inside its own anchor has no size yet: it expands without end
+            size = self._sizes.get(id(node), math.inf)
+        else:
+            size = self._sizes[id(node)] = sum((self._sizes.get(id(c), math.inf) for c in _children(node)), 1.0)
+        if size > MAX_YAML_VALUES:
+            message = f"more than {MAX_YAML_VALUES} values once aliases are expanded; a config holds far fewer"
+            raise _Refused(message, mark)
+        return node
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        lines: dict[Hashable, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # the keys merged in by <<: may be overridden
+            key = self.construct_object(key_node, deep)  # type: ignore[no-untyped-call]
+            if not isinstance(key, Hashable):
+                continue  # PyYAML refuses it
+            if key in lines:
+                message = f"key {key!r} is given twice (first on line {lines[key]}); give each key once"
+                raise _Refused(message, key_node.start_mark)
+            lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)  # type: ignore[no-untyped-call]
+
+
+def _children(node: yaml.Node | None) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return node.value if isinstance(node, yaml.SequenceNode) else []
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: where, and what is wrong."""
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return str(error).splitlines()[0]
+    mark = error.problem_mark or error.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + ": ".join(filter(None, [error.context, error.problem]))
 
 
 def _merged(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

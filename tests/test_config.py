@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import nas
@@ -20,6 +22,12 @@ def write(tmp_path, text):
     path = tmp_path / "experiment.yaml"
     path.write_text(text)
     return path
+
+
+def changed(change):
+    """MINIMAL with the top-level key of ``change`` (a line such as ``seed: 3``) replaced by it."""
+    key = change.split(":")[0]
+    return "\n".join([*(line for line in MINIMAL.splitlines() if not line.startswith(f"{key}:")), change])
 
 
 def test_a_minimal_config_gets_the_documented_defaults(tmp_path):
@@ -60,10 +68,8 @@ def test_overrides_replace_top_level_keys(tmp_path):
     ],
 )
 def test_bad_values_name_their_path(tmp_path, change, message):
-    key = change.split(":")[0]
-    lines = [line for line in MINIMAL.splitlines() if not line.startswith(f"{key}:")]
     with pytest.raises(nas.InvalidOptionError) as info:
-        nas.load_config(write(tmp_path, "\n".join([*lines, change])))
+        nas.load_config(write(tmp_path, changed(change)))
     assert message in str(info.value) and str(info.value).startswith(str(tmp_path))
 
 
@@ -83,3 +89,69 @@ def test_missing_keys_and_unreadable_files(tmp_path):
         nas.load_config(write(tmp_path, "name: [unclosed"))
     with pytest.raises(nas.InvalidOptionError, match="expected a mapping of keys"):
         nas.load_config(write(tmp_path, "- a list\n"))
+
+
+BOMB = "\n".join(
+    [
+        "a: &a [x, x, x, x, x, x, x, x, x]",
+        *(f"{k}: &{k} [{', '.join([f'*{p}'] * 9)}]" for p, k in zip("abcdefgh", "bcdefghi", strict=True)),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (BOMB, "line 5, column 4: more than 10000 values once aliases are expanded; a config holds far fewer"),
+        ("a: &a [x, *a]\n", "line 1, column 11: more than 10000 values once aliases are expanded"),
+        ("a: " + "[" * 2000 + "]" * 2000, "line 1, column 53: nested deeper than 50 levels"),
+        (MINIMAL + "seed: 1\nseed: 2\n", "line 9, column 1: key 'seed' is given twice (first on line 8); give each"),
+        (MINIMAL + "budget: {evaluations: 4}\n", "line 8, column 1: key 'budget' is given twice (first on line 7)"),
+        ("a: {b: 1, c: 2, b: 3}\n", "line 1, column 17: key 'b' is given twice (first on line 1)"),
+    ],
+)
+def test_yaml_that_would_hang_or_lose_a_value_is_refused_while_reading(tmp_path, text, message):
+    start = time.perf_counter()
+    with pytest.raises(nas.InvalidOptionError) as info:
+        nas.load_config(write(tmp_path, text))
+    assert str(info.value).startswith(f"{tmp_path / 'experiment.yaml'}: {message}"), str(info.value)
+    assert time.perf_counter() - start < 2
+
+
+def test_a_few_aliases_and_merge_keys_still_work(tmp_path):
+    text = """
+name: quickstart
+space: &component {name: resnet20-pooling}
+evaluator: {<<: *component, name: train}
+objectives: [accuracy, macs]
+budget: {<<: {evaluations: 40, wall_time_s: 60}, evaluations: 8}
+"""
+    config = nas.load_config(write(tmp_path, text))
+    assert (config.space.name, config.evaluator.name) == ("resnet20-pooling", "train")
+    assert (config.budget.evaluations, config.budget.wall_time_s) == (8, 60.0)
+
+
+def test_files_that_are_no_utf8_text_or_no_file(tmp_path):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(MINIMAL.replace("quickstart", "caf\xe9").encode("latin-1"))
+    with pytest.raises(nas.MissingDataError, match=r"latin.yaml is not UTF-8 text \(byte 0xe9 on line 2\); save it"):
+        nas.load_config(latin)
+    binary = tmp_path / "model.pt"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(nas.MissingDataError, match=r"model.pt is not UTF-8 text \(byte 0x80 on line 2\)"):
+        nas.load_config(binary)
+    with pytest.raises(nas.MissingDataError, match="experiment.yaml is not valid YAML: unacceptable character #x0000"):
+        nas.load_config(write(tmp_path, "name: \x00"))
+    with pytest.raises(nas.MissingDataError, match=f"cannot read the experiment config {tmp_path}: Is a directory"):
+        nas.load_config(tmp_path)
+
+
+def test_a_corrupted_run_config_is_one_line_naming_the_file(tmp_path):
+    run = tmp_path / "runs" / "quickstart"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(changed("budget: {evaluations: 0}"))
+    with pytest.raises(nas.InvalidOptionError, match=r"runs/quickstart/config.yaml: budget.evaluations: got 0;"):
+        nas.load_run(run)
+    (run / "config.yaml").write_bytes(b"name: [\xff")
+    with pytest.raises(nas.MissingDataError, match=r"runs/quickstart/config.yaml is not UTF-8 text"):
+        nas.load_run(run)
