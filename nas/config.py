@@ -12,7 +12,8 @@ Example (``experiments/quickstart.yaml``)::
     budget: {evaluations: 40, wall_time_s: 300}
 
 An error names the path of the bad key, what was given and what is accepted, e.g.
-``quickstart.yaml: budget.evaluations: got 0; must be a positive integer``. Duplicate keys, alias bombs and other
+``quickstart.yaml: budget.evaluations: got 0; must be a positive integer``. Types are strict: ``3`` is an
+integer, ``"3"`` and ``true`` are not (a float option takes an integer too). Duplicate keys, alias bombs and other
 malformed YAML are refused while reading, before any value is used.
 """
 
@@ -25,7 +26,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from nas.errors import InvalidOptionError, MissingDataError
 from nas.evaluation import EVALUATORS, Objective
@@ -38,15 +47,18 @@ ExportFormat = Literal["state_dict", "torchscript", "onnx"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("state_dict", "torchscript", "onnx")
 
 PositiveInt = Annotated[int, Field(gt=0)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+#: The largest seed: every component takes one from 0 to 2**32 - 1 (NumPy's legacy and scikit-learn's range).
+MAX_SEED = 2**32 - 1
 #: A config document's limits: values once its aliases are expanded (an alias bomb holds billions), and nesting.
 MAX_YAML_VALUES = 10_000
 MAX_YAML_DEPTH = 50
 
 
 class _Section(BaseModel):
-    """A part of the config: unknown keys are errors, never silently ignored."""
+    """A part of the config: unknown keys are errors, never silently ignored; types are strict."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Named(_Section):
@@ -74,7 +86,7 @@ class BudgetConfig(_Section):
     """When the search stops: after this many evaluations and/or this much wall time, whichever comes first."""
 
     evaluations: PositiveInt | None = None
-    wall_time_s: Annotated[float, Field(gt=0)] | None = None
+    wall_time_s: Annotated[FiniteFloat, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
     def _some_limit(self) -> BudgetConfig:
@@ -90,7 +102,7 @@ class ExecutionConfig(_Section):
 
     address: str | None = None
     workers: PositiveInt = 1
-    resources: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: {"cpu": 1.0})
+    resources: dict[str, Annotated[FiniteFloat, Field(ge=0)]] = Field(default_factory=lambda: {"cpu": 1.0})
     batch_size: PositiveInt = 16
     scheduler: Literal["asha", "fifo"] = "asha"
 
@@ -119,7 +131,7 @@ class ExperimentConfig(_Section):
     """A whole search, as `load_config` reads it from YAML."""
 
     name: str
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     space: Named
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     evaluator: Named
@@ -133,9 +145,20 @@ class ExperimentConfig(_Section):
     @field_validator("name")
     @classmethod
     def _run_name(cls, name: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise ValueError("use letters, digits, '.', '_' and '-' only: the name is the run's directory")
+        if not re.fullmatch(r"(?!-)(?!\.+$)[A-Za-z0-9_.-]{1,255}", name):
+            raise ValueError(
+                "use letters, digits, '.', '_' and '-' only (at most 255 characters, not only dots, no leading '-'): "
+                "the name is the run's directory"
+            )
         return name
+
+    @field_validator("seed", mode="wrap")
+    @classmethod
+    def _seed(cls, seed: Any, handler: ValidatorFunctionWrapHandler) -> int:
+        try:
+            return int(handler(seed))
+        except ValidationError:
+            raise ValueError(f"a seed is an integer from 0 to {MAX_SEED} (2**32 - 1), without quotes") from None
 
     @field_validator("space")
     @classmethod
@@ -280,10 +303,20 @@ def _merged(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+#: What to write instead of a value of the wrong type: the config's types are strict, nothing is converted.
+_STRICT_TYPES = {
+    "int_type": "an integer such as 3, without quotes (true and false are no numbers)",
+    "float_type": "a number such as 0.5 or 3, without quotes (true and false are no numbers)",
+    "string_type": "text; quote it where YAML would read another type, e.g. '3' or 'no'",
+}
+
+
 def _describe(error: Any) -> str:
     """One pydantic error as ``key.path: got VALUE; what is accepted``."""
     where = ".".join(str(part) for part in error["loc"]) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in _STRICT_TYPES:
+        message += f"; types are strict: write {_STRICT_TYPES[error['type']]}"
     if error["type"] == "missing":
         return f"{where}: missing"
     if error["type"] == "extra_forbidden":

@@ -91,6 +91,38 @@ def test_missing_keys_and_unreadable_files(tmp_path):
         nas.load_config(write(tmp_path, "- a list\n"))
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("budget: {evaluations: true}", "budget.evaluations: got True; Input should be a valid integer; types are"),
+        ("budget: {evaluations: 2.0}", "budget.evaluations: got 2.0; Input should be a valid integer"),
+        ("budget: {wall_time_s: .inf}", "budget.wall_time_s: got inf; Input should be a finite number"),
+        ("budget: {wall_time_s: .nan}", "budget.wall_time_s: got nan; Input should be a finite number"),
+        ("budget: {wall_time_s: '60'}", "budget.wall_time_s: got '60'; Input should be a valid number; types are"),
+        ("execution: {resources: {cpu: .inf}}", "execution.resources.cpu: got inf; Input should be a finite number"),
+        ("seed: '3'", "seed: got '3'; a seed is an integer from 0 to 4294967295"),
+        ("seed: -1", "seed: got -1; a seed is an integer from 0 to 4294967295"),
+        ("seed: 4294967296", "seed: got 4294967296; a seed is an integer from 0 to 4294967295"),
+        ("seed: true", "seed: got True; a seed is an integer"),
+        (
+            "name: '..'",
+            "name: got '..'; use letters, digits, '.', '_' and '-' only (at most 255 characters, not only dots",
+        ),
+        ("name: .", "name: got '.'; use letters"),
+        ("name: ''", "name: got ''; use letters"),
+        ("name: a/b", "name: got 'a/b'; use letters"),
+        ("name: 'a\\b'", "name: got 'a\\\\b'; use letters"),
+        ("name: -x", "name: got '-x'; use letters"),
+        (f"name: {'x' * 256}", "; use letters"),
+    ],
+)
+def test_values_of_the_wrong_type_or_out_of_range_are_refused(tmp_path, change, message):
+    with pytest.raises(nas.InvalidOptionError) as info:
+        nas.load_config(write(tmp_path, changed(change)))
+    assert message in str(info.value), str(info.value)
+    assert "\n" not in str(info.value)
+
+
 BOMB = "\n".join(
     [
         "a: &a [x, x, x, x, x, x, x, x, x]",
