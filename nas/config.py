@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from nas.errors import InvalidOptionError, MissingDataError
-from nas.evaluation import EVALUATORS, Objective
+from nas.evaluation import EVALUATORS, Objective, figure_keys
 from nas.registry import Registry
 from nas.spaces import SPACES
 from nas.strategies import STRATEGIES
@@ -186,12 +186,22 @@ class ExperimentConfig(_Section):
             if isinstance(value, str):
                 parsed.append(Objective.parse(value))
             elif isinstance(value, dict) and set(value) <= {"name", "direction", "bound"} and "name" in value:
-                default = Objective.parse(str(value["name"]))
-                parsed.append(Objective(default.name, value.get("direction", default.direction), value.get("bound")))
+                if not isinstance(value["name"], str):
+                    raise ValueError(f"objective {value['name']!r}: its name is text such as accuracy or macs")
+                default = Objective.parse(value["name"])
+                direction, bound = value.get("direction", default.direction), value.get("bound", default.bound)
+                parsed.append(Objective(default.name, direction, bound))
             else:
                 raise ValueError(
                     f"{value!r} is no objective; give text such as macs<=20e6 or {{name, direction, bound}}"
                 )
+        figures: dict[str, str] = {}
+        for objective in parsed:
+            figure = figure_keys(objective.name)[-1]  # latency:pixel3 and latency_ms:pixel3 are one figure
+            if figure in figures:
+                same = f" (as {figures[figure]!r})" if figures[figure] != objective.name else ""
+                raise ValueError(f"objective {objective.name!r} is given twice{same}; give each figure once")
+            figures[figure] = objective.name
         return parsed
 
 

@@ -123,6 +123,45 @@ def test_values_of_the_wrong_type_or_out_of_range_are_refused(tmp_path, change, 
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("objectives: [accuracy, accuracy]", "objectives: got ['accuracy', 'accuracy']; objective 'accuracy' is given"),
+        ("objectives: [accuracy, macs, {name: macs, bound: 5}]", "objective 'macs' is given twice"),
+        (
+            "objectives: ['latency:pixel3', 'latency_ms:pixel3']",
+            "objective 'latency_ms:pixel3' is given twice (as 'latency:pixel3'); give each figure once",
+        ),
+        ("objectives: [accuracy, 'macs<=nan']", "objective 'macs': bound nan is not a finite number"),
+        ("objectives: [accuracy, 'macs<=inf']", "objective 'macs': bound inf is not a finite number"),
+        ("objectives: [{name: macs, bound: abc}]", "objective 'macs': bound 'abc' is not a finite number"),
+        ("objectives: [{name: macs, bound: true}]", "objective 'macs': bound True is not a finite number"),
+        ("objectives: [{name: macs, bound: .nan}]", "objective 'macs': bound nan is not a finite number"),
+        ("objectives: [{name: macs, direction: MAX}]", "direction 'MAX' is not one of max, min"),
+        ("objectives: [{name: 3}]", "objective 3: its name is text such as accuracy or macs"),
+    ],
+)
+def test_objectives_are_distinct_figures_with_finite_bounds(tmp_path, change, message):
+    with pytest.raises(nas.InvalidOptionError) as info:
+        nas.load_config(write(tmp_path, changed(change)))
+    assert message in str(info.value), str(info.value)
+
+
+def test_a_bound_in_mapping_form_is_a_number_also_in_exponent_notation(tmp_path):
+    config = nas.load_config(write(tmp_path, changed("objectives: [accuracy, {name: macs, bound: 20e6}]")))
+    assert config.objectives[1] == nas.Objective("macs", nas.Direction.MIN, 20e6)
+    assert isinstance(config.objectives[1].bound, float)
+
+
+def test_objective_bounds_are_finite_numbers():
+    assert nas.Objective("macs", nas.Direction.MIN, 5).bound == 5.0
+    for bound in (float("nan"), float("inf"), True, "5"):
+        with pytest.raises(nas.InvalidOptionError, match="is not a finite number"):
+            nas.Objective("macs", nas.Direction.MIN, bound)  # type: ignore[arg-type]
+    with pytest.raises(nas.InvalidOptionError, match="bound -inf is not a finite number"):
+        nas.Objective.parse("accuracy>=-inf")
+
+
 BOMB = "\n".join(
     [
         "a: &a [x, x, x, x, x, x, x, x, x]",
