@@ -39,6 +39,7 @@ from pydantic import (
 from nas.errors import InvalidOptionError, MissingDataError
 from nas.evaluation import EVALUATORS, Objective, figure_keys
 from nas.registry import Registry
+from nas.runners import LOCAL
 from nas.spaces import SPACES
 from nas.strategies import STRATEGIES
 
@@ -50,6 +51,8 @@ PositiveInt = Annotated[int, Field(gt=0)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 #: The largest seed: every component takes one from 0 to 2**32 - 1 (NumPy's legacy and scikit-learn's range).
 MAX_SEED = 2**32 - 1
+#: Accepted Ray addresses besides none, ``local`` and ``auto``: ``HOST:PORT`` or ``ray://HOST:PORT``.
+RAY_ADDRESS = re.compile(r"(?:ray://)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
 #: A config document's limits: values once its aliases are expanded (an alias bomb holds billions), and nesting.
 MAX_YAML_VALUES = 10_000
 MAX_YAML_DEPTH = 50
@@ -96,15 +99,27 @@ class BudgetConfig(_Section):
 
 
 class ExecutionConfig(_Section):
-    """Where evaluations run: an embedded local Ray (no address), ``auto`` or ``HOST:PORT`` of a cluster, or
-    ``local`` (in this process, without Ray); how many at once, with what resources each; architectures per batch
-    of a cheap evaluator; and the scheduler of training trials (``asha`` stops unpromising ones early)."""
+    """Where evaluations run: an embedded local Ray (no address), ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``
+    of a cluster, or ``local`` (in this process, without Ray); how many at once, with what resources each;
+    architectures per batch of a cheap evaluator; and the scheduler of training trials (``asha`` stops unpromising
+    ones early)."""
 
     address: str | None = None
     workers: PositiveInt = 1
     resources: dict[str, Annotated[FiniteFloat, Field(ge=0)]] = Field(default_factory=lambda: {"cpu": 1.0})
     batch_size: PositiveInt = 16
     scheduler: Literal["asha", "fifo"] = "asha"
+
+    @field_validator("address")
+    @classmethod
+    def _ray_address(cls, address: str | None) -> str | None:
+        match = RAY_ADDRESS.fullmatch(address or "")
+        if address in (None, LOCAL, "auto") or (match and 0 < int(match["port"]) < 65536):
+            return address
+        raise ValueError(
+            f"accepted: no address (a local Ray), {LOCAL} (no Ray), auto, HOST:PORT or ray://HOST:PORT "
+            "with PORT from 1 to 65535"
+        )
 
 
 class StorageConfig(_Section):
@@ -115,9 +130,32 @@ class StorageConfig(_Section):
     @field_validator("url")
     @classmethod
     def _database_url(cls, url: str | None) -> str | None:
-        if url is not None and "://" not in url:
-            raise ValueError(f"{url!r} is no database URL; e.g. sqlite:///runs/x/store.db or postgresql://host/db")
-        return url
+        """A URL SQLAlchemy parses, whose dialect and driver are installed; it is not connected to here."""
+        if url is None:
+            return url
+        from sqlalchemy.engine import make_url  # imported only for a URL: it is slow to import
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            parsed = make_url(url)
+            parsed.get_dialect().import_dbapi()
+        except NoSuchModuleError:
+            problem = f"SQLAlchemy knows no database {url.partition(':')[0]!r}"
+        except (ArgumentError, ValueError):
+            problem = f"{url!r} is no database URL"
+        except ImportError as error:
+            problem = f"its database driver {error.name} is not installed"
+        else:
+            if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+                problem = "an in-memory SQLite database would lose the results"
+            elif parsed.port is not None and not 0 < parsed.port < 65536:
+                problem = f"port {parsed.port} is not from 1 to 65535"
+            else:
+                return url
+        raise ValueError(
+            f"{problem}; accepted: sqlite:///path/to/store.db or postgresql+psycopg2://user@host/db "
+            "(with the driver installed)"
+        )
 
 
 class ExportConfig(_Section):

@@ -147,6 +147,76 @@ def test_objectives_are_distinct_figures_with_finite_bounds(tmp_path, change, me
     assert message in str(info.value), str(info.value)
 
 
+ACCEPTED = "accepted: sqlite:///path/to/store.db or postgresql+psycopg2://user@host/db (with the driver installed)"
+ADDRESSES = "accepted: no address (a local Ray), local (no Ray), auto, HOST:PORT or ray://HOST:PORT with PORT from 1"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "storage: {url: 'sqlite:relative'}",
+            f"got 'sqlite:relative'; 'sqlite:relative' is no database URL; {ACCEPTED}",
+        ),
+        ("storage: {url: 'sqlite://'}", f"an in-memory SQLite database would lose the results; {ACCEPTED}"),
+        ("storage: {url: 'mysql://u@h/db'}", f"its database driver MySQLdb is not installed; {ACCEPTED}"),
+        ("storage: {url: 'postgresql+pg8000://u@h/db'}", f"its database driver pg8000 is not installed; {ACCEPTED}"),
+        ("storage: {url: 'mongodb://h/db'}", f"SQLAlchemy knows no database 'mongodb'; {ACCEPTED}"),
+        ("storage: {url: 'postgresql+psycopg2://h:abc/db'}", f"is no database URL; {ACCEPTED}"),
+        ("storage: {url: 'postgresql+psycopg2://h:70000/db'}", f"port 70000 is not from 1 to 65535; {ACCEPTED}"),
+        ("execution: {address: 'head:0'}", f"execution.address: got 'head:0'; {ADDRESSES}"),
+        ("execution: {address: 'head:65536'}", f"got 'head:65536'; {ADDRESSES}"),
+        ("execution: {address: 'head'}", f"got 'head'; {ADDRESSES}"),
+        ("execution: {address: 'http://head:6379'}", f"got 'http://head:6379'; {ADDRESSES}"),
+        ("execution: {address: 'head:6379/x'}", f"got 'head:6379/x'; {ADDRESSES}"),
+        ("execution: {address: ''}", f"got ''; {ADDRESSES}"),
+    ],
+)
+def test_storage_urls_and_ray_addresses_are_checked_without_connecting(tmp_path, change, message):
+    if "pg8000" in change:
+        pytest.importorskip("sqlalchemy.dialects.postgresql.pg8000")
+        if _installed("pg8000"):
+            pytest.skip("pg8000 is installed")
+    if "mysql" in change and _installed("MySQLdb"):
+        pytest.skip("MySQLdb is installed")
+    with pytest.raises(nas.InvalidOptionError) as info:
+        nas.load_config(write(tmp_path, changed(change)))
+    assert message in str(info.value), str(info.value)
+
+
+def _installed(module):
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "execution: {address: local}",
+        "execution: {address: auto}",
+        "execution: {address: '127.0.0.1:6379'}",
+        "execution: {address: 'head-node.cluster:6379'}",
+        "execution: {address: 'ray://head:10001'}",
+        "execution: {address: '[::1]:6379'}",
+        "storage: {url: 'sqlite:///runs/store.db'}",
+        "seed: 4294967295",
+        "budget: {wall_time_s: 300}",
+        "budget: {wall_time_s: 3e3}",
+    ],
+)
+def test_accepted_addresses_urls_and_numbers(tmp_path, change):
+    nas.load_config(write(tmp_path, changed(change)))
+
+
+def test_a_postgresql_url_with_its_driver_is_accepted(tmp_path):
+    pytest.importorskip("psycopg2")
+    url = "postgresql+psycopg2://user@db.example:5432/nas"
+    assert nas.load_config(write(tmp_path, changed(f"storage: {{url: '{url}'}}"))).storage.url == url
+
+
 def test_a_bound_in_mapping_form_is_a_number_also_in_exponent_notation(tmp_path):
     config = nas.load_config(write(tmp_path, changed("objectives: [accuracy, {name: macs, bound: 20e6}]")))
     assert config.objectives[1] == nas.Objective("macs", nas.Direction.MIN, 20e6)
