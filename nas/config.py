@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,14 +31,15 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
 
-from nas.errors import InvalidOptionError, MissingDataError
+from nas.errors import InvalidOptionError, MissingDataError, UnknownNameError
 from nas.evaluation import EVALUATORS, Objective, figure_keys
-from nas.registry import Registry
+from nas.registry import Registry, options_of
 from nas.runners import LOCAL
 from nas.spaces import SPACES
 from nas.strategies import STRATEGIES
@@ -71,10 +72,21 @@ class Named(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-def _registered(registry: Registry[Any], value: Named) -> Named:
-    if value.name not in registry.names():
-        raise ValueError(f"unknown {registry.kind} {value.name!r}; registered: {', '.join(registry.names())}")
-    return value
+def _check_options(options: Mapping[str, Any], accepted: list[str], what: str, note: str = "") -> None:
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        s = "s" if len(unknown) > 1 else ""
+        raise ValueError(
+            f"unknown option{s} {', '.join(unknown)} for {what}; valid options: {', '.join(accepted)}{note}"
+        )
+
+
+#: The config's components: their registry, and the options the rest of the config gives them.
+_COMPONENTS: dict[str, tuple[Registry[Any], tuple[str, ...]]] = {
+    "space": (SPACES, ()),
+    "evaluator": (EVALUATORS, ()),
+    "strategy": (STRATEGIES, ("space", "objectives", "seed")),
+}
 
 
 class DatasetConfig(_Section):
@@ -198,20 +210,21 @@ class ExperimentConfig(_Section):
         except ValidationError:
             raise ValueError(f"a seed is an integer from 0 to {MAX_SEED} (2**32 - 1), without quotes") from None
 
-    @field_validator("space")
+    @field_validator("space", "evaluator", "strategy")
     @classmethod
-    def _space(cls, value: Named) -> Named:
-        return _registered(SPACES, value)
-
-    @field_validator("evaluator")
-    @classmethod
-    def _evaluator(cls, value: Named) -> Named:
-        return _registered(EVALUATORS, value)
-
-    @field_validator("strategy")
-    @classmethod
-    def _strategy(cls, value: Named) -> Named:
-        return _registered(STRATEGIES, value)
+    def _component(cls, value: Named, info: ValidationInfo) -> Named:
+        """A registered name, with options its class takes: checked now, though it is created once the run exists."""
+        registry, from_config = _COMPONENTS[str(info.field_name)]
+        try:
+            accepted = [o for o in options_of(registry.get(value.name)) if o not in from_config]
+        except UnknownNameError as error:
+            raise ValueError(str(error)) from None
+        what = f"{registry.kind} {value.name!r}"
+        note = f" ({', '.join(from_config)}: set by the config)" if from_config else ""
+        _check_options(value.options, accepted, what, note)
+        if info.field_name == "evaluator" and "dataset" in info.data:
+            _check_options(info.data["dataset"].options, accepted, f"{what} (given in dataset.options)")
+        return value
 
     @field_validator("objectives", mode="before")
     @classmethod

@@ -232,6 +232,38 @@ def test_objective_bounds_are_finite_numbers():
         nas.Objective.parse("accuracy>=-inf")
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "evaluator: {name: train, options: {epoch: 1}}",
+            "evaluator: got {'name': 'train', 'options': {'epoch': 1}}; unknown option epoch for evaluator 'train'; "
+            "valid options: space, dataset",
+        ),
+        (
+            "space: {name: resnet20-pooling, options: {num_downsamples: 1}}",
+            "unknown option num_downsamples for search space 'resnet20-pooling'; valid options: input_shape",
+        ),
+        (
+            "strategy: {name: predictor, options: {inital: 4}}",
+            "unknown option inital for strategy 'predictor'; valid options: initial, candidates",
+        ),
+        (
+            "strategy: {name: random, options: {seed: 4}}",
+            "unknown option seed for strategy 'random'; valid options:  (space, objectives, seed: set by the config)",
+        ),
+        (
+            "dataset: {name: digits, options: {colour: red}}",
+            "unknown option colour for evaluator 'train' (given in dataset.options); valid options: space",
+        ),
+    ],
+)
+def test_component_options_are_checked_against_the_registered_class(tmp_path, change, message):
+    with pytest.raises(nas.InvalidOptionError) as info:
+        nas.load_config(write(tmp_path, changed(change)))
+    assert message in str(info.value), str(info.value)
+
+
 BOMB = "\n".join(
     [
         "a: &a [x, x, x, x, x, x, x, x, x]",
