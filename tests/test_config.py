@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -328,3 +330,25 @@ def test_a_corrupted_run_config_is_one_line_naming_the_file(tmp_path):
     (run / "config.yaml").write_bytes(b"name: [\xff")
     with pytest.raises(nas.MissingDataError, match=r"runs/quickstart/config.yaml is not UTF-8 text"):
         nas.load_run(run)
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "words"),
+    [
+        (BOMB, (), "more than 10000 values once aliases are expanded"),
+        (MINIMAL, ("--name", ".."), "name: got '..'; use letters, digits"),
+        (changed("evaluator: {name: train, options: {epoch: 1}}"), (), "unknown option epoch for evaluator 'train'"),
+        (changed("storage: {url: 'sqlite:runs.db'}"), (), "storage.url: got 'sqlite:runs.db'; 'sqlite:runs.db' is no"),
+        (MINIMAL, ("--seed", "-1"), "seed: got -1; a seed is an integer from 0 to 4294967295"),
+        (MINIMAL.encode("utf-16"), (), "bad.yaml is not UTF-8 text (byte 0xff on line 1); save it as UTF-8"),
+    ],
+)
+def test_nas_search_refuses_a_bad_config_in_one_line_before_writing_anything(tmp_path, text, args, words):
+    config = tmp_path / "bad.yaml"
+    config.write_bytes(text if isinstance(text, bytes) else text.encode())
+    command = [sys.executable, "-m", "nas", "search", "bad.yaml", "--out", "runs", "--no-progress", *args]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: bad.yaml") and result.stderr.count("\n") == 1, result.stderr
+    assert words in result.stderr and "Traceback" not in result.stderr + result.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.yaml"]
