@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from numbers import Real
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -31,6 +32,7 @@ class Objective:
     """A quantity to optimize: a metric or cost name, a direction, and optionally a bound it must satisfy.
 
     With a bound, the objective is also a constraint: ``value <= bound`` when minimized, ``>= bound`` when maximized.
+    A bound is a finite number (not a bool).
 
     Example:
         >>> Objective.parse("macs<=20e6")
@@ -45,6 +47,10 @@ class Objective:
         if self.direction not in Direction.__members__.values():
             raise InvalidOptionError(f"objective {self.name!r}: direction {self.direction!r} is not one of max, min")
         object.__setattr__(self, "direction", Direction(self.direction))  # "max" and Direction.MAX alike
+        if self.bound is not None:
+            if isinstance(self.bound, bool) or not isinstance(self.bound, Real) or not math.isfinite(self.bound):
+                raise InvalidOptionError(f"objective {self.name!r}: bound {self.bound!r} is not a finite number")
+            object.__setattr__(self, "bound", float(self.bound))
 
     @classmethod
     def parse(cls, text: str) -> Objective:

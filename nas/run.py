@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from nas.config import ExperimentConfig
+from nas.config import ExperimentConfig, load_config
 from nas.errors import InvalidOptionError, MissingDataError
 from nas.evaluation import Objective, Status, figure_keys
 from nas.pareto import pareto_mask
@@ -197,7 +196,7 @@ def load_run(path: str | Path | None = None, *, storage: str | None = None, name
         config_file = path / CONFIG_FILE
         if not config_file.is_file():
             raise MissingDataError(f"{path} is no run directory: it has no {CONFIG_FILE}")
-        config = ExperimentConfig.model_validate(yaml.safe_load(config_file.read_text()))
+        config = load_config(config_file)
         storage = storage or config.storage.url or store_url(path)
         name = name or config.name
     assert storage is not None

@@ -34,7 +34,10 @@ EXPORT_DIR = "export"
 @click.command("search")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--address", help="Ray cluster: auto or HOST:PORT (default: a local Ray; `local`: no Ray).")
-@click.option("--storage", help="Optuna storage URL, e.g. postgresql://user@host/db (default: SQLite in the run).")
+@click.option(
+    "--storage",
+    help="Optuna storage URL, e.g. postgresql+psycopg2://user@host/db (default: SQLite in the run).",
+)
 @click.option("--name", help="The run's name (default: the config's); the run lives in OUT/NAME.")
 @click.option("--resume", is_flag=True, help="Continue the stopped or killed run OUT/NAME.")
 @click.option("--max-evals", type=click.IntRange(min=1), help="Evaluation budget of the run (overrides the config).")
