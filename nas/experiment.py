@@ -95,13 +95,7 @@ def evaluator_options(config: ExperimentConfig, space: SearchSpace, run_dir: Pat
     """The evaluator's options: the config's, plus what the rest of the config says where the evaluator takes it
     (the space, the dataset and its options, the seed, threads per worker; for training, where to keep weights)."""
     cls = EVALUATORS.get(config.evaluator.name)
-    accepted = set(options_of(cls))
-    unknown = sorted(set(config.dataset.options) - accepted)
-    if unknown:
-        raise InvalidOptionError(
-            f"dataset.options: evaluator {config.evaluator.name!r} takes no {', '.join(unknown)}; "
-            f"it takes {', '.join(sorted(accepted))}"
-        )
+    accepted = set(options_of(cls))  # the config checked that dataset.options are among them
     implied: dict[str, Any] = {
         "space": space,
         "dataset": config.dataset.name,
@@ -176,6 +170,7 @@ class Search:
         self._asks: list[int] = []  # ask sizes not yet written beside a result
         self._attempts: Counter[str] = Counter()
         self._replay(store.records())
+        self.resumed_with = len(self.stored)
 
     @property
     def primary(self) -> Objective:
@@ -240,6 +235,17 @@ class Search:
             self._collect(result, step.tell)
         self.progress.update(stored)
 
+    def outcome(self) -> str:
+        """Why the search stopped, in words, saying so when a resumed run had nothing left to do."""
+        reason = self.stop_reason.value if self.stop_reason else "stopped"
+        if self.stop_reason is StopReason.BUDGET:
+            reason += f" ({len(self.stored)} of {self.evaluations} evaluations)"
+        elif self.stop_reason is StopReason.WALL_TIME:
+            reason += f" ({self.elapsed:.0f} s of {self.wall_time_s:g} s)"
+        if self.resumed_with and len(self.stored) == self.resumed_with and self.stop_reason is not StopReason.EXHAUSTED:
+            reason += "; the run was complete already: continue it with a larger --max-evals or --wall-time"
+        return reason
+
     def _ask(self, n: int) -> list[Architecture]:
         """The strategy's proposals that are neither stored nor in flight (a deduplicating strategy has none such)."""
         archs = [a for a in self.strategy.ask(n) if a.arch_id not in self.stored and a.arch_id not in self.in_flight]
@@ -285,8 +291,8 @@ class Search:
             if result.arch_id not in self.in_flight and not self._retry(result.arch_id):
                 raise InvalidOptionError(
                     f"run {self.store.name!r} does not replay: its trial {record.number} holds {result.arch_id}, "
-                    f"which strategy {self.strategy.name!r} does not propose there; resume with the seed, strategy "
-                    "and options the run started with"
+                    "which this strategy does not propose there; resume with the seed, strategy and options the run "
+                    "started with"
                 )
             if step.tell not in self._tells:
                 raise StoreError(f"trial {record.number} of run {self.store.name!r} belongs to no recorded tell")
@@ -358,19 +364,20 @@ def run_search(
     config = absolute_paths(config)
     check_run_dir(run_dir, resume)
     experiment = Experiment.wire(config, run_dir)
+    execution = config.execution
+    runner = create_runner(
+        execution.address,
+        execution.workers,
+        batch_size=execution.batch_size,
+        resources=execution.resources,
+        scheduler=execution.scheduler,
+        workdir=run_dir / "tune",
+    )
+    runner.check()
     url = config.storage.url or store_url(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLease(url, config.name) as lease:
         store = ResultStore.create(url, config.name, experiment.space, experiment.objectives)
-        execution = config.execution
-        runner = create_runner(
-            execution.address,
-            execution.workers,
-            batch_size=execution.batch_size,
-            resources=execution.resources,
-            scheduler=execution.scheduler,
-            workdir=run_dir / "tune",
-        )
         with SearchProgress(experiment.objectives, config.budget.evaluations, enabled=progress) as bar:
             search = Search(
                 experiment.strategy(),
@@ -385,4 +392,4 @@ def run_search(
             experiment.prepare(run_dir / PREPARE_DIR)
             runner.run(search, experiment.spec, experiment.evaluator)
         lease.check()  # raises if another search took the run over meanwhile
-    return Run(store, config, run_dir, stop_reason=search.stop_reason)
+    return Run(store, config, run_dir, stop_reason=search.outcome())

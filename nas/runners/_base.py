@@ -48,6 +48,10 @@ class Runner(ABC):
     def __init__(self, workers: int = 1, batch_size: int = 16) -> None:
         self.workers, self.batch_size = workers, batch_size
 
+    def check(self) -> None:  # noqa: B027 - nothing to check in process
+        """Raise `InvalidOptionError` if the runner cannot start (e.g. no cluster at its address), before a search
+        writes anything."""
+
     @abstractmethod
     def run(self, loop: Loop, spec: EvaluatorSpec, evaluator: Evaluator) -> None:
         """Evaluate with copies of ``spec``'s evaluator; ``evaluator`` is the prepared one of this process.

@@ -82,6 +82,13 @@ class RayRunner(Runner):
         if resources:
             self.options["resources"] = resources
 
+    def check(self) -> None:
+        if self.address is not None and not ray.is_initialized():
+            try:
+                _reachable(self.address)
+            except ConnectionError as error:
+                raise self._unreachable(error) from None
+
     def run(self, loop: Loop, spec: EvaluatorSpec, evaluator: Evaluator) -> None:
         started = self._connect()
         try:
@@ -105,11 +112,14 @@ class RayRunner(Runner):
                 _reachable(self.address)
                 ray.init(address=self.address, **common)
             except (ConnectionError, RuntimeError, ValueError) as error:
-                raise InvalidOptionError(
-                    f"cannot reach a Ray cluster at {self.address!r} ({error}); start one with `ray start --head` "
-                    "and give its HOST:PORT, `auto` for the cluster on this machine, or no address for a local Ray"
-                ) from error
+                raise self._unreachable(error) from error
         return True
+
+    def _unreachable(self, error: Exception) -> InvalidOptionError:
+        return InvalidOptionError(
+            f"cannot reach a Ray cluster at {self.address!r} ({error}); start one with `ray start --head` and give "
+            "its HOST:PORT, `auto` for the cluster on this machine, or no address for a local Ray"
+        )
 
     def _actors(self, loop: Loop, spec: EvaluatorSpec, evaluator: Evaluator) -> None:
         """Batches on one long-lived actor per worker, refilled as each batch comes back."""

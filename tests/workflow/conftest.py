@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -65,11 +68,29 @@ def digits_training() -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start a process in a session of its own; when the test ends, however it ends, the process and everything in
+    its session are killed."""
+    started: list[subprocess.Popen] = []
+
+    def start(command: list[str | Path], **options: Any) -> subprocess.Popen:
+        process = subprocess.Popen([str(c) for c in command], start_new_session=True, **options)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+
+
 @pytest.fixture(scope="session")
 def wait_for_trials() -> Callable[..., None]:
     """Wait until the store of a search running in ``process`` holds ``count`` trials."""
 
-    def wait(store: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    def wait(store: Path, count: int, process: subprocess.Popen, timeout: float = 900) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()

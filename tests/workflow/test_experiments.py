@@ -43,6 +43,7 @@ def test_each_experiment_runs(path, tmp_path, data_dir, monkeypatch):
     command = [sys.executable, "-m", "nas", "search", str(brief), "--out", str(tmp_path), "--no-progress"]
     result = subprocess.run([*command, "--max-evals", "3", "--address", "local"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    assert "3 evaluations (3 ok, 0 failed, 0 pruned)" in result.stdout
     run = nas.load_run(tmp_path / config.name)
     assert len(run.store.results()) == 3 and all(r.ok for r in run.store.results())
     assert (tmp_path / config.name / "report" / "index.html").is_file()

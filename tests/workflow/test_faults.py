@@ -25,6 +25,8 @@ from nas.config import load_config
 from nas.experiment import run_search
 
 NAS = [sys.executable, "-m", "nas"]
+#: ``nas search CONFIG`` as the README writes it, from a working directory: the runs go to ``runs/``.
+SEARCH = [*NAS, "search", "--out", "runs", "--no-progress"]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -52,70 +54,42 @@ def _wait(condition, process: subprocess.Popen, what: str, timeout: float = 600)
         time.sleep(0.05)
 
 
-def _search(config: Path, *args: str, cwd: Path) -> subprocess.Popen:
-    command = [*NAS, "search", config.name, "--out", "runs", "--no-progress", *args]
-    return subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-
-
-def _kill(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-    process.communicate()
-
-
 @pytest.mark.slow
-def test_ten_kills_at_random_points_resume_into_the_uninterrupted_search(tmp_path, write_config):
+def test_ten_kills_at_random_points_resume_into_the_uninterrupted_search(tmp_path, write_config, spawn):
     """SIGKILL (of the search and everything it started) at 10 random points of a 2,000-evaluation search, each
     resumed: the same architectures in the same order as without kills, none lost, none twice."""
     budget = {"evaluations": 2000}
     straight_config = load_config(write_config(tmp_path, name="straight", budget=budget))
-    straight = run_search(straight_config, tmp_path / "runs", progress=False)
-    expected = [r.arch_id for r in straight.store.results()]
+    expected = [r.arch_id for r in run_search(straight_config, tmp_path / "runs", progress=False).store.results()]
     config = write_config(tmp_path, name="killed", budget=budget)
     store = tmp_path / "runs" / "killed" / "store.db"
-    rng = random.Random(0)
-    targets = sorted(rng.sample(range(20, 1980), 10))
-    for cycle, target in enumerate(targets):
-        process = _search(config, *(["--resume"] if cycle else []), cwd=tmp_path)
-        try:
-            _wait(lambda t=target: len(_stored(store)) >= t, process, f"{target} stored trials")
-        finally:
-            _kill(process)
+    for cycle, target in enumerate(sorted(random.Random(0).sample(range(20, 1980), 10))):
+        process = spawn([*SEARCH, config.name, *(["--resume"] if cycle else [])], cwd=tmp_path)
+        _wait(lambda t=target: len(_stored(store)) >= t, process, f"{target} stored trials")
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
     resumed = subprocess.run(
-        [*NAS, "search", config.name, "--out", "runs", "--resume", "--no-progress"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=900,
+        [*SEARCH, config.name, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=900
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "2000 evaluations (2000 ok, 0 failed, 0 pruned)" in resumed.stdout
     assert _stored(store) == expected
 
 
-def test_a_second_search_on_a_run_is_refused_at_once_naming_the_first(tmp_path, write_config):
+def test_a_second_search_on_a_run_is_refused_at_once_naming_the_first(tmp_path, write_config, spawn):
     config = write_config(tmp_path, budget={"evaluations": 600})
-    first = _search(config, cwd=tmp_path)
+    first = spawn([*SEARCH, config.name], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = tmp_path / "runs" / "table" / "store.db"
-    try:
-        _wait(lambda: len(_stored(store)) >= 20, first, "20 stored trials")
-        second = subprocess.run(
-            [*NAS, "search", config.name, "--out", "runs", "--resume", "--no-progress"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert second.returncode == 2
-        assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
-        holder = f"host {socket.gethostname()}, pid {first.pid}, since"
-        assert f"is being written by another search ({holder}" in second.stderr
-        _, stderr = first.communicate(timeout=600)
-        assert first.returncode == 0, stderr
-    finally:
-        _kill(first)
+    _wait(lambda: len(_stored(store)) >= 20, first, "20 stored trials")
+    second = subprocess.run(
+        [*SEARCH, config.name, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert second.returncode == 2
+    assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
+    holder = f"host {socket.gethostname()}, pid {first.pid}, since"
+    assert f"is being written by another search ({holder}" in second.stderr
+    _, stderr = first.communicate(timeout=900)
+    assert first.returncode == 0, stderr
     ids = _stored(store)
     assert len(ids) == 600 == len(set(ids))
 

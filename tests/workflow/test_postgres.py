@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +134,30 @@ def test_a_search_resumes_with_its_results_in_postgresql(tmp_path, data_dir, wri
     assert len(first) == 20 and ids[:20] == first
     assert len(ids) == 30 == len(set(ids))
     assert len(nas.load_run(tmp_path / "pg-resumed").store.results()) == 30
+
+
+def test_one_search_writes_a_run_in_postgresql_at_a_time(tmp_path, write_config, postgres_url, spawn):
+    """The lease lives in the database, so it holds across machines: a second search of the run is refused while the
+    first one writes it."""
+    config = write_config(tmp_path, name="pg-leased", **{**SEARCH, "budget": {"evaluations": 300}})
+    command = [*NAS, "search", str(config), "--storage", postgres_url, "--address", "local", "--out", str(tmp_path)]
+    first = spawn([*command, "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while not _stored(postgres_url, "pg-leased"):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.1)
+    second = subprocess.run([*command, "--resume", "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"is being written by another search (host {socket.gethostname()}, pid {first.pid}" in second.stderr
+    _, stderr = first.communicate(timeout=900)
+    assert first.returncode == 0, stderr
+    ids = _arch_ids(postgres_url, "pg-leased")
+    assert len(ids) == 300 == len(set(ids))
+
+
+def _stored(url: str, name: str) -> int:
+    """Trials stored so far (0 while the run does not exist yet)."""
+    try:
+        return len(nas.ResultStore.open(url, name).records())
+    except nas.MissingDataError:
+        return 0

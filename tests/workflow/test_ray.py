@@ -36,13 +36,15 @@ def test_training_runs_as_tune_trials_with_early_stopping(tmp_path, write_config
     assert all(path.startswith(str(tmp_path / "digits" / "weights")) for path in weights)
 
 
-def test_ctrl_c_stops_tune_trials_and_says_how_to_resume(tmp_path, write_config, digits_training, wait_for_trials):
+def test_ctrl_c_stops_tune_trials_and_says_how_to_resume(
+    tmp_path, write_config, digits_training, wait_for_trials, spawn
+):
     config = write_config(tmp_path, **digits_training, budget={"evaluations": 40}, execution={"workers": 2})
     command = [sys.executable, "-m", "nas", "search", str(config), "--out", str(tmp_path), "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_trials(tmp_path / "digits" / "store.db", 2, process)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.communicate(timeout=900)
     assert process.returncode == 130, stderr
     assert "--resume" in stderr and "Traceback" not in stderr
     assert "Pareto front" not in stdout  # a stopped search is not reported as finished
