@@ -7,6 +7,7 @@ steps under ASHA, which stops the unpromising ones after a cheap step.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -42,6 +43,8 @@ try:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import Searcher
+
+    from nas.runners._reaper import Reaper  # psutil, part of the ray extra
 except ImportError as _error:  # pragma: no cover - the ray extra is part of `all`
     raise MissingExtraError("the Ray runner needs Ray: pip install 'nas-pareto[ray]'") from _error
 
@@ -80,22 +83,21 @@ class RayRunner(Runner):
             self.options["resources"] = resources
 
     def run(self, loop: Loop, spec: EvaluatorSpec, evaluator: Evaluator) -> None:
-        started = self._connect()
-        try:
+        with self._connect():
             if evaluator.expensive:
                 self._trials(loop, spec, evaluator)
             else:
                 self._actors(loop, spec, evaluator)
-        finally:
-            if started:
-                ray.shutdown()
 
-    def _connect(self) -> bool:
-        """Join the cluster at ``address``, or start a local Ray; whether this call started it."""
+    def _connect(self) -> contextlib.ExitStack:
+        """Join the cluster at ``address``, or start a local Ray; closing what it returns stops what it started."""
+        started = contextlib.ExitStack()
         if ray.is_initialized():
-            return False
+            return started
         common: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
         if self.address is None:
+            # Ray's raylet dies with this process, not its agents: killed, it would leave them running a minute or more
+            started.enter_context(Reaper())
             ray.init(num_cpus=os.cpu_count(), **common)
         else:
             try:
@@ -106,7 +108,8 @@ class RayRunner(Runner):
                     f"cannot reach a Ray cluster at {self.address!r} ({error}); start one with `ray start --head` "
                     "and give its HOST:PORT, `auto` for the cluster on this machine, or no address for a local Ray"
                 ) from error
-        return True
+        started.callback(ray.shutdown)
+        return started
 
     def _actors(self, loop: Loop, spec: EvaluatorSpec, evaluator: Evaluator) -> None:
         """Batches on one long-lived actor per worker, refilled as each batch comes back."""
