@@ -1,7 +1,9 @@
-"""The process-tree watchdog: what started while it ran is killed at its end; what ran before is spared."""
+"""The process-tree watchdog: what started while it ran is killed at its end, orphans included; what ran before
+is spared."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -34,3 +36,11 @@ def test_closing_kills_the_descendants_started_since_and_spares_the_older_ones()
     finally:
         older.kill()
         older.wait()
+
+
+def test_the_mark_finds_a_descendant_orphaned_before_it_was_seen():
+    with Reaper(interval_s=60):  # no look between the first and the last
+        shell = subprocess.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True)
+        orphan = psutil.Process(int(shell.stdout))
+        assert orphan.ppid() != os.getpid()
+    assert ended(orphan)
