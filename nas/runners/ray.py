@@ -7,6 +7,7 @@ steps under ASHA, which stops the unpromising ones after a cheap step.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -45,6 +46,8 @@ try:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import Searcher
+
+    from nas.runners._reaper import Reaper  # psutil, part of the ray extra
 except ImportError as _error:  # pragma: no cover - the ray extra is part of `all`
     raise MissingExtraError("the Ray runner needs Ray: pip install 'nas-pareto[ray]'") from _error
 
@@ -90,22 +93,21 @@ class RayRunner(Runner):
                 raise self._unreachable(error) from None
 
     def run(self, loop: Loop, spec: EvaluatorSpec, evaluator: Evaluator) -> None:
-        started = self._connect()
-        try:
+        with self._connect():
             if evaluator.expensive:
                 self._trials(loop, spec, evaluator)
             else:
                 self._actors(loop, spec, evaluator)
-        finally:
-            if started:
-                ray.shutdown()
 
-    def _connect(self) -> bool:
-        """Join the cluster at ``address``, or start a local Ray; whether this call started it."""
+    def _connect(self) -> contextlib.ExitStack:
+        """Join the cluster at ``address``, or start a local Ray; closing what it returns stops what it started."""
+        started = contextlib.ExitStack()
         if ray.is_initialized():
-            return False
+            return started
         common: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
         if self.address is None:
+            # Ray's raylet dies with this process, not its agents: killed, it would leave them running a minute or more
+            started.enter_context(Reaper())
             ray.init(num_cpus=os.cpu_count(), **common)
         else:
             try:
@@ -113,7 +115,8 @@ class RayRunner(Runner):
                 ray.init(address=self.address, **common)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise self._unreachable(error) from error
-        return True
+        started.callback(ray.shutdown)
+        return started
 
     def _unreachable(self, error: Exception) -> InvalidOptionError:
         return InvalidOptionError(
