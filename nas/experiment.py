@@ -184,7 +184,8 @@ class Search:
         """Evaluations still to propose (None: no evaluation limit), counting those in flight."""
         if self.evaluations is None:
             return None
-        return max(0, self.evaluations - len(self.stored.keys() | self.in_flight.keys()))
+        flying = sum(arch_id not in self.stored for arch_id in self.in_flight)  # a retry is stored already
+        return max(0, self.evaluations - len(self.stored) - flying)
 
     def propose(self, n: int) -> list[Architecture]:
         if self.stop_reason is StopReason.TAKEN_OVER:

@@ -18,6 +18,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import psutil
 import pytest
 
 import nas
@@ -204,3 +205,23 @@ def test_bad_arguments_to_read_commands_are_one_line(finished, args, message):
     refused = subprocess.run([*NAS, *args], cwd=finished, capture_output=True, text=True)
     assert refused.returncode == 2 and message in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_killed_ray_worker_fails_its_batch_for_a_retry_and_the_search_goes_on(tmp_path, write_config, spawn):
+    config = write_config(tmp_path, budget={"evaluations": 1000}, execution={"workers": 2, "batch_size": 8})
+    search = spawn([*SEARCH, config.name], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = tmp_path / "runs" / "table" / "store.db"
+    _wait(lambda: len(_stored(store)) >= 40, search, "40 stored trials")
+    processes = psutil.Process(search.pid).children(recursive=True)
+    actors = [p for p in processes if "ray::_EvaluatorActor" in " ".join(p.cmdline())]
+    assert actors, [p.cmdline() for p in processes]
+    actors[0].kill()
+    stdout, stderr = search.communicate(timeout=900)
+    assert search.returncode == 0, stderr
+    run = nas.load_run(tmp_path / "runs" / "table")
+    lost = [r for r in run.store.results() if r.status is nas.Status.FAILED]
+    assert lost and all(r.retryable and r.reason.startswith("the Ray worker failed") for r in lost)
+    assert "failed: the Ray worker failed" in stdout
+    resumed = subprocess.run([*SEARCH, config.name, "--resume"], cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1000 evaluations (1000 ok, 0 failed, 0 pruned)" in resumed.stdout

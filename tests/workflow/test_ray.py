@@ -28,14 +28,18 @@ def test_table_evaluations_go_in_batches_to_ray_actors(tmp_path, write_config):
 def test_training_runs_as_tune_trials_with_early_stopping(tmp_path, write_config, digits_training, scheduler):
     execution = {"workers": 2, "scheduler": scheduler}
     config = load_config(write_config(tmp_path, **digits_training, budget={"evaluations": 8}, execution=execution))
-    results = run_search(config, tmp_path, progress=False).store.results()
+    run = run_search(config, tmp_path, progress=False)
+    results = run.store.results()
     assert len({r.arch_id for r in results}) == 8
-    assert all(r.ok and 0 <= r.metrics["accuracy"] <= 1 for r in results)
-    epochs = [r.provenance.fidelity["epochs"] for r in results]
+    assert all(r.measured and 0 <= r.metrics["accuracy"] <= 1 for r in results)
+    epochs = {s: {r.provenance.fidelity["epochs"] for r in results if r.status is s} for s in nas.Status}
     if scheduler == "fifo":
-        assert epochs == [2] * 8
-    else:  # ASHA trains every architecture for 1 epoch and promotes some to 2
-        assert set(epochs) <= {1, 2} and 2 in epochs and 1 in epochs
+        assert epochs == {nas.Status.OK: {2}, nas.Status.FAILED: set(), nas.Status.PRUNED: set()}
+    else:  # ASHA trains every architecture for 1 epoch and promotes some to 2: the others are pruned at 1
+        assert epochs == {nas.Status.OK: {2}, nas.Status.FAILED: set(), nas.Status.PRUNED: {1}}
+        front = run.pareto()
+        assert set(front["fidelity"]) == {"epochs=2 fraction=0.3"}
+        assert len(run.query(pareto=True, all_fidelities=True)) >= len(front)
     weights = [r.provenance.details["weights"] for r in results]
     assert all(path.startswith(str(tmp_path / "digits" / "weights")) for path in weights)
 
@@ -52,7 +56,10 @@ def test_ctrl_c_stops_tune_trials_and_says_how_to_resume(
     stdout, stderr = process.communicate(timeout=900)
     assert process.returncode == 130, stderr
     assert not survivors(ray_processes, timeout_s=60)
-    assert "--resume" in stderr and "Traceback" not in stderr
+    # Ray forwards its workers' output, prefixed "(_trial pid=N)": a worker interrupted while it exits may print an
+    # ignored exception of its own; the search itself prints no traceback.
+    own = [line for line in stderr.splitlines() if "pid=" not in line.split(")")[0]]
+    assert "--resume" in stderr and not [line for line in own if "Traceback" in line]
     assert "Pareto front" not in stdout  # a stopped search is not reported as finished
     assert len(nas.load_run(tmp_path / "digits").store.results()) >= 2
 
