@@ -301,4 +301,12 @@ def read_only_storage(url: str) -> optuna.storages.RDBStorage:
     elif url.startswith("postgresql"):
         engine = {"connect_args": {"options": "-c default_transaction_read_only=on"}}
     with storage_errors(url):
+        probe = sqlalchemy.create_engine(url, **engine)
+        try:
+            with probe.connect() as db:
+                empty = not sqlalchemy.inspect(db).has_table("studies")
+        finally:
+            probe.dispose()
+        if empty:
+            raise MissingDataError(f"the storage {url} holds no runs: nothing has been stored there yet")
         return optuna.storages.RDBStorage(url, engine_kwargs=engine, skip_table_creation=True)
