@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -351,12 +351,15 @@ def run_search(
     *,
     resume: bool = False,
     progress: bool = True,
+    finish: Callable[[Run], None] | None = None,
 ) -> Run:
     """Run (or resume) the search ``config`` describes, in ``out/<name>``; the finished run (`Run.stop_reason` says
     why it stopped).
 
-    Everything is checked before the run directory is created or the store written. A KeyboardInterrupt stops the
-    search; the results recorded so far stay in the store.
+    Everything is checked before the run directory is created or the store written. The search holds the run's
+    lease from start to end (on a resume, before anything else: a second search of the run is refused at once);
+    ``finish`` is called with the finished run while it is still held, to write the report and exports, say. A
+    KeyboardInterrupt stops the search; the results recorded so far stay in the store.
 
     Raises:
         RunLockedError: another search is writing this run.
@@ -364,20 +367,25 @@ def run_search(
     run_dir = Path(out).expanduser().resolve() / config.name
     config = absolute_paths(config)
     check_run_dir(run_dir, resume)
-    experiment = Experiment.wire(config, run_dir)
-    execution = config.execution
-    runner = create_runner(
-        execution.address,
-        execution.workers,
-        batch_size=execution.batch_size,
-        resources=execution.resources,
-        scheduler=execution.scheduler,
-        workdir=run_dir / "tune",
-    )
-    runner.check()
     url = config.storage.url or store_url(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with RunLease(url, config.name) as lease:
+    lease = RunLease(url, config.name)
+    if resume:  # the run and its store exist
+        lease.acquire()
+    try:
+        experiment = Experiment.wire(config, run_dir)
+        execution = config.execution
+        runner = create_runner(
+            execution.address,
+            execution.workers,
+            batch_size=execution.batch_size,
+            resources=execution.resources,
+            scheduler=execution.scheduler,
+            workdir=run_dir / "tune",
+        )
+        runner.check()
+        if not resume:  # everything is checked: the run can be created
+            run_dir.mkdir(parents=True, exist_ok=True)
+            lease.acquire()
         store = ResultStore.create(url, config.name, experiment.space, experiment.objectives)
         with SearchProgress(experiment.objectives, config.budget.evaluations, enabled=progress) as bar:
             search = Search(
@@ -393,4 +401,9 @@ def run_search(
             experiment.prepare(run_dir / PREPARE_DIR)
             runner.run(search, experiment.spec, experiment.evaluator)
         lease.check()  # raises if another search took the run over meanwhile
-    return Run(store, config, run_dir, stop_reason=search.outcome())
+        run = Run(store, config, run_dir, stop_reason=search.outcome())
+        if finish is not None:
+            finish(run)
+        return run
+    finally:
+        lease.release()

@@ -156,11 +156,12 @@ class RunLease:
             )
 
     def release(self) -> None:
-        """Stop renewing and give the lease up (if still held)."""
+        """Stop renewing and give the lease up (if this search holds it: nothing to do when it never did)."""
+        if self._thread is None:
+            return
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._thread.join()
+        self._thread = None
         with storage_errors(self.url), self._engine.begin() as db:
             db.execute(_TABLE.delete().where(_TABLE.c.run == self.run, _TABLE.c.token == self.token))
         self._engine.dispose()

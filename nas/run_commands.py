@@ -73,23 +73,26 @@ def search_command(
         overrides["budget"] = {key: value for key, value in budget.items() if value}
     config = load_config(config_path, **overrides)
     start = time.perf_counter()
+
+    def finish(run: Run) -> None:  # while the search still holds the run: nobody else writes it meanwhile
+        _print_summary(run, time.perf_counter() - start)
+        front = run.pareto()
+        _print_frame(run, front, f"Pareto front of {config.name}")
+        assert run.path is not None
+        report = write_report(run.to_dataframe(), run.objectives, run.path / REPORT_DIR, title=config.name)
+        console.print(f"report: {report}")
+        top = list(front["arch_id"][: config.export.top]) if config.export.top and not front.empty else []
+        if top:
+            _print_exported(export_run(run, top, run.path / EXPORT_DIR, config.export.formats))
+
     try:
-        run = run_search(config, out, resume=resume, progress=not no_progress)
+        run_search(config, out, resume=resume, progress=not no_progress, finish=finish)
     except KeyboardInterrupt:
         err_console.print(
             f"stopped; what was evaluated is stored in {out / config.name}. Continue with: "
             f"nas search {config_path} --out {out} --name {config.name} --resume"
         )
         raise SystemExit(130) from None
-    _print_summary(run, time.perf_counter() - start)
-    front = run.pareto()
-    _print_frame(run, front, f"Pareto front of {config.name}")
-    assert run.path is not None
-    report = write_report(run.to_dataframe(), run.objectives, run.path / REPORT_DIR, title=config.name)
-    console.print(f"report: {report}")
-    top = list(front["arch_id"][: config.export.top]) if config.export.top and not front.empty else []
-    if top:
-        _print_exported(export_run(run, top, run.path / EXPORT_DIR, config.export.formats))
 
 
 def _print_summary(run: Run, seconds: float) -> None:
