@@ -103,7 +103,7 @@ def test_a_relative_out_under_tune_keeps_every_training(tmp_path):
     """The README's own command, from a working directory: each Tune trial runs in a folder of its own, yet every
     trained network lands in the run folder, and nothing fails."""
     result = subprocess.run(
-        [*NAS, "search", str(REPO / "experiments" / "quickstart.yaml"), "--out", "runs", "--max-evals", "8"],
+        [*NAS, "search", str(REPO / "experiments" / "quickstart.yaml"), "--out", "runs", "--max-evals", "4"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -112,7 +112,7 @@ def test_a_relative_out_under_tune_keeps_every_training(tmp_path):
     assert result.returncode == 0, result.stderr
     run = nas.load_run(tmp_path / "runs" / "quickstart")
     results = run.store.results()
-    assert len(results) == 8 and not [r for r in results if r.status is nas.Status.FAILED]
+    assert len(results) == 4 and not [r for r in results if r.status is nas.Status.FAILED]
     assert " 0 failed" in result.stdout
     weights = sorted((tmp_path / "runs" / "quickstart" / "weights").glob("*.pt"))
     assert [p.stem for p in weights] == sorted(r.arch_id for r in results)  # one per training, ASHA-stopped too
@@ -225,7 +225,4 @@ def test_a_killed_ray_worker_fails_its_batch_for_a_retry_and_the_search_goes_on(
     run = nas.load_run(tmp_path / "runs" / "table")
     lost = [r for r in run.store.results() if r.status is nas.Status.FAILED]
     assert lost and all(r.retryable and r.reason.startswith("the Ray worker failed") for r in lost)
-    assert "failed: the Ray worker failed" in stdout
-    resumed = subprocess.run([*SEARCH, config.name, "--resume"], cwd=tmp_path, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "400 evaluations (400 ok, 0 failed, 0 pruned)" in resumed.stdout
+    assert "failed: the Ray worker failed" in stdout  # a resume evaluates them again (test_search.py)
