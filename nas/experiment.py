@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from nas.config import DatasetConfig, ExperimentConfig
-from nas.errors import InvalidArchitectureError, InvalidOptionError, RunLockedError, StoreError
+from nas.config import ExperimentConfig
+from nas.errors import InvalidArchitectureError, InvalidOptionError, StoreError
 from nas.evaluation import EVALUATORS, EvalResult, Evaluator, Objective, figure_keys
 from nas.lease import RunLease
 from nas.progress import SearchProgress
@@ -209,12 +209,9 @@ class Search:
 
     def record(self, results: Sequence[EvalResult]) -> None:
         """Store the results of architectures in flight, then tell the strategy each tell they complete."""
-        if self.lease is not None:
-            try:
-                self.lease.check()
-            except RunLockedError:
-                self.stop_reason = StopReason.TAKEN_OVER
-                return
+        if self.lease is not None and self.lease.lost:
+            self.stop_reason = StopReason.TAKEN_OVER
+            return
         results = list({r.arch_id: r for r in results if r.arch_id in self.in_flight}.values())
         if not results:
             return
@@ -342,7 +339,7 @@ def absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
     dataset = config.dataset
     name = str(Path(dataset.name).expanduser().resolve()) if Path(dataset.name).expanduser().exists() else dataset.name
     data_dir = None if dataset.data_dir is None else str(Path(dataset.data_dir).expanduser().resolve())
-    return config.model_copy(update={"dataset": DatasetConfig(name=name, data_dir=data_dir, options=dataset.options)})
+    return config.model_copy(update={"dataset": dataset.model_copy(update={"name": name, "data_dir": data_dir})})
 
 
 def run_search(

@@ -147,8 +147,13 @@ class RunLease:
             row = db.execute(sa.select(_TABLE).where(_TABLE.c.run == self.run)).first()
         return None if row is None else Holder(row.token, row.host, row.pid, row.since, row.heartbeat)
 
+    @property
+    def lost(self) -> bool:
+        """Whether another search has taken the run over (this one was silent too long)."""
+        return self._lost_to is not None
+
     def check(self) -> None:
-        """Raise `RunLockedError` if another search has taken the run over (this one was silent too long)."""
+        """Raise `RunLockedError` if the lease is `lost`."""
         if self._lost_to is not None:
             raise RunLockedError(
                 f"run {self.run!r} was taken over by another search ({self._lost_to}) after this one did not "

@@ -75,11 +75,12 @@ def search_command(
     start = time.perf_counter()
 
     def finish(run: Run) -> None:  # while the search still holds the run: nobody else writes it meanwhile
-        _print_summary(run, time.perf_counter() - start)
+        frame = run.to_dataframe()
+        _print_summary(run, frame, time.perf_counter() - start)
         front = run.pareto()
         _print_frame(run, front, f"Pareto front of {config.name}")
         assert run.path is not None
-        report = write_report(run.to_dataframe(), run.objectives, run.path / REPORT_DIR, title=config.name)
+        report = write_report(frame, run.objectives, run.path / REPORT_DIR, title=config.name)
         console.print(f"report: {report}")
         top = list(front["arch_id"][: config.export.top]) if config.export.top and not front.empty else []
         if top:
@@ -95,9 +96,9 @@ def search_command(
         raise SystemExit(130) from None
 
 
-def _print_summary(run: Run, seconds: float) -> None:
-    """How many evaluations ended how, why the search stopped, and the commonest reasons of failure."""
-    frame = run.to_dataframe()
+def _print_summary(run: Run, frame: pd.DataFrame, seconds: float) -> None:
+    """How many evaluations of ``frame`` (`Run.to_dataframe`) ended how, why the search stopped, and the commonest
+    reasons of failure."""
     counts = frame["status"].value_counts()
     outcomes = ", ".join(f"{counts.get(status.value, 0)} {status.value}" for status in Status)
     console.print(f"{run.store.name}: {len(frame)} evaluations ({outcomes}) in {seconds:.0f} s; {run.stop_reason}")

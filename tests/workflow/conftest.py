@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -86,22 +87,37 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
         process.communicate()
 
 
+def _stored_ids(store: Path) -> list[str]:
+    """The arch_id of every trial in the store, in order, read without writing (none while it has no tables): opening
+    it with Optuna could race the search creating them."""
+    if not store.is_file():
+        return []
+    try:
+        with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+            rows = db.execute(
+                "SELECT a.value_json FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+                "AND a.key = 'arch_id' ORDER BY t.number"
+            ).fetchall()
+    except sqlite3.OperationalError:  # the tables are not created yet
+        return []
+    return [json.loads(value) for (value,) in rows]
+
+
+@pytest.fixture(scope="session")
+def stored_ids() -> Callable[[Path], list[str]]:
+    """The arch_id of every trial of a (running) search's SQLite store, in order."""
+    return _stored_ids
+
+
 @pytest.fixture(scope="session")
 def wait_for_trials() -> Callable[..., None]:
     """Wait until the store of a search running in ``process`` holds ``count`` trials."""
 
     def wait(store: Path, count: int, process: subprocess.Popen, timeout: float = 900) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.communicate()
-            if store.is_file():  # read-only: opening it with Optuna could race the search creating its tables
-                try:
-                    with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
-                        if db.execute("SELECT count(*) FROM trials").fetchone()[0] >= count:
-                            return
-                except sqlite3.OperationalError:
-                    pass  # the tables are not created yet
-            time.sleep(0.2)
-        raise AssertionError(f"fewer than {count} trials after {timeout} s")
+        while len(_stored_ids(store)) < count:
+            assert process.poll() is None, f"the search ended before {count} trials: {process.communicate()}"
+            assert time.monotonic() < deadline, f"fewer than {count} trials after {timeout} s"
+            time.sleep(0.05)
 
     return wait

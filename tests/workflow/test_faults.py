@@ -14,7 +14,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 
@@ -31,32 +30,10 @@ SEARCH = [*NAS, "search", "--out", "runs", "--no-progress"]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _stored(store: Path) -> list[str]:
-    """The arch_id of every stored trial, in order, read without writing (empty while there is no store yet)."""
-    if not store.is_file():
-        return []
-    try:
-        with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
-            rows = db.execute(
-                "SELECT a.value_json FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
-                "AND a.key = 'arch_id' ORDER BY t.number"
-            ).fetchall()
-    except sqlite3.OperationalError:  # the tables are not created yet
-        return []
-    return [json.loads(value) for (value,) in rows]
-
-
-def _wait(condition, process: subprocess.Popen, what: str, timeout: float = 600) -> None:
-    """Wait until ``condition()`` holds while ``process`` runs (a generous ceiling, for a loaded machine)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert process.poll() is None, f"the search ended before {what}: {process.communicate()}"
-        assert time.monotonic() < deadline, f"no {what} after {timeout} s"
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
-def test_ten_kills_at_random_points_resume_into_the_uninterrupted_search(tmp_path, write_config, spawn):
+def test_ten_kills_at_random_points_resume_into_the_uninterrupted_search(
+    tmp_path, write_config, spawn, wait_for_trials, stored_ids
+):
     """SIGKILL (of the search and everything it started) at 10 random points of a 2,000-evaluation search, each
     resumed: the same architectures in the same order as without kills, none lost, none twice."""
     budget = {"evaluations": 2000}
@@ -66,7 +43,7 @@ def test_ten_kills_at_random_points_resume_into_the_uninterrupted_search(tmp_pat
     store = tmp_path / "runs" / "killed" / "store.db"
     for cycle, target in enumerate(sorted(random.Random(0).sample(range(20, 1980), 10))):
         process = spawn([*SEARCH, config.name, *(["--resume"] if cycle else [])], cwd=tmp_path)
-        _wait(lambda t=target: len(_stored(store)) >= t, process, f"{target} stored trials")
+        wait_for_trials(store, target, process)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     resumed = subprocess.run(
@@ -74,14 +51,16 @@ def test_ten_kills_at_random_points_resume_into_the_uninterrupted_search(tmp_pat
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "2000 evaluations (2000 ok, 0 failed, 0 pruned)" in resumed.stdout
-    assert _stored(store) == expected
+    assert stored_ids(store) == expected
 
 
-def test_a_second_search_on_a_run_is_refused_at_once_naming_the_first(tmp_path, write_config, spawn):
+def test_a_second_search_on_a_run_is_refused_at_once_naming_the_first(
+    tmp_path, write_config, spawn, wait_for_trials, stored_ids
+):
     config = write_config(tmp_path, budget={"evaluations": 100_000})  # runs until it is stopped
     first = spawn([*SEARCH, config.name], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = tmp_path / "runs" / "table" / "store.db"
-    _wait(lambda: len(_stored(store)) >= 20, first, "20 stored trials")
+    wait_for_trials(store, 20, first)
     second = subprocess.run(
         [*SEARCH, config.name, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=600
     )
@@ -92,11 +71,11 @@ def test_a_second_search_on_a_run_is_refused_at_once_naming_the_first(tmp_path, 
     assert first.poll() is None  # the first one writes on
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=600) == 130
-    ids = _stored(store)
+    ids = stored_ids(store)
     assert len(ids) == len(set(ids)) >= 20
     budget = str(len(ids) + 10)  # the first search gave its lease back: the run can be continued
     third = subprocess.run([*SEARCH, config.name, "--resume", "--max-evals", budget], cwd=tmp_path, timeout=600)
-    assert third.returncode == 0 and len(_stored(store)) == len(set(_stored(store))) == int(budget)
+    assert third.returncode == 0 and len(stored_ids(store)) == len(set(stored_ids(store))) == int(budget)
 
 
 def test_a_relative_out_under_tune_keeps_every_training(tmp_path):
@@ -211,11 +190,13 @@ def test_bad_arguments_to_read_commands_are_one_line(finished, args, message):
     assert "Traceback" not in refused.stderr
 
 
-def test_a_killed_ray_worker_fails_its_batch_for_a_retry_and_the_search_goes_on(tmp_path, write_config, spawn):
+def test_a_killed_ray_worker_fails_its_batch_for_a_retry_and_the_search_goes_on(
+    tmp_path, write_config, spawn, wait_for_trials
+):
     config = write_config(tmp_path, budget={"evaluations": 400}, execution={"workers": 2, "batch_size": 8})
     search = spawn([*SEARCH, config.name], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = tmp_path / "runs" / "table" / "store.db"
-    _wait(lambda: len(_stored(store)) >= 40, search, "40 stored trials")
+    wait_for_trials(store, 40, search)
     processes = psutil.Process(search.pid).children(recursive=True)
     actors = [p for p in processes if "ray::_EvaluatorActor" in " ".join(p.cmdline())]
     assert actors, [p.cmdline() for p in processes]
