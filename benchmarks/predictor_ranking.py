@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from nas.bench import bench_predictors
+from nas.analysis.bench import bench_predictors
 
 
 def main() -> None:

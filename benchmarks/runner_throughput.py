@@ -12,7 +12,7 @@ What is measured, on one `nb201-table` evaluator (CIFAR-10, latency on pixel3):
 - ``inprocess``: a plain loop of ``evaluator.evaluate(batch)`` over the list, per batch size (the ceiling).
 - ``local``: `LocalRunner(batch_size=B).run(loop, ...)`.
 - ``ray``: `RayRunner(address=None, workers=W, batch_size=B).run(loop, ...)`. Ray is started once beforehand with
-  `ray.init` (the arguments and environment of `nas.runners.ray`; its time is reported as ``ray_init_s``), so each
+  `ray.init` (the arguments and environment of `nas.search.runners.ray`; its time is ``ray_init_s``), so each
   ``run()`` reuses it: its time covers creating the W actors, each loading the table (about 0.6 s), and streaming the
   batches. ``first_result_s`` is the time to the first recorded batch, ``steady`` the rate after it.
 - ``search``: `run_search` on the same evaluator with the random strategy (deduplicating), the SQLite store in a
@@ -43,12 +43,12 @@ from _machine import machine
 
 import nas
 from evaluators.tabular import NB201TableEvaluator
-from nas.config import ExperimentConfig
-from nas.evaluation import EvalResult, Objective
-from nas.experiment import Experiment, Search, run_search
-from nas.runners import EvaluatorSpec, LocalRunner
-from nas.runners import ray as nas_ray  # sets RAY_ENVIRONMENT before Ray is imported
-from nas.store import ResultStore
+from nas.core.evaluation import EvalResult, Objective
+from nas.search.config import ExperimentConfig
+from nas.search.experiment import Experiment, Search, run_search
+from nas.search.runners import EvaluatorSpec, LocalRunner
+from nas.search.runners import ray as nas_ray  # sets RAY_ENVIRONMENT before Ray is imported
+from nas.search.store import ResultStore
 
 ray = nas_ray.ray
 DATASET, DEVICE = "cifar10", "pixel3"

@@ -50,8 +50,8 @@ CONFIG: dict[str, Any] = {
 
 #: The driver without the reaper: `nas` with `Reaper` replaced by a no-op before the search starts.
 WITHOUT_REAPER = (
-    "import contextlib, sys; import nas.runners.ray as r; r.Reaper = contextlib.nullcontext; "
-    "from nas.cli import main; sys.argv[0] = 'nas'; main()"
+    "import contextlib, sys; import nas.search.runners.ray as r; r.Reaper = contextlib.nullcontext; "
+    "from nas.cli.app import main; sys.argv[0] = 'nas'; main()"
 )
 
 

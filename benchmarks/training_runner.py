@@ -10,7 +10,7 @@ training and 359 validation images), one torch thread per evaluation (what the e
 order by a minimal in-memory `Loop` (no strategy, no store), so every run trains the same architectures.
 `RayRunner(address=None, scheduler="fifo", resources={"cpu": 1})` runs each architecture as one Ray Tune trial on
 reused actors (``reuse_actors`` is always on). Ray is started once beforehand with `ray.init` (the arguments and
-environment of `nas.runners.ray`); its start-up is reported apart (``ray_init_s``), and every ``run()`` reuses it.
+environment of `nas.search.runners.ray`); its start-up is apart (``ray_init_s``), and every ``run()`` reuses it.
 
 - overhead: ``--trials`` architectures at ``--epochs`` (1: a single fidelity step, so each trial trains once) on
   1 worker. Overhead per trial = (wall time of ``run()`` - the sum of the results' ``provenance.wall_time_s``) / N:
@@ -44,9 +44,9 @@ from _machine import machine
 
 import nas
 from evaluators.training import TrainEvaluator
-from nas.evaluation import EvalResult, Objective
-from nas.runners import EvaluatorSpec
-from nas.runners import ray as nas_ray  # sets RAY_ENVIRONMENT before Ray is imported
+from nas.core.evaluation import EvalResult, Objective
+from nas.search.runners import EvaluatorSpec
+from nas.search.runners import ray as nas_ray  # sets RAY_ENVIRONMENT before Ray is imported
 
 ray = nas_ray.ray
 

@@ -1,6 +1,7 @@
 """Neural architecture search for the Pareto front of accuracy versus cost.
 
-The public API: import from ``nas``, never from a submodule.
+The public API: import from ``nas``, never from a submodule. Names load on first use, so that
+``import nas`` (and the command line) starts without importing torch, Optuna or pandas.
 
 Example:
     >>> import nas
@@ -12,61 +13,161 @@ Example:
 
 from __future__ import annotations
 
-from nas.config import ExperimentConfig, load_config
-from nas.cost import Cost
-from nas.deploy import export_run, verify_run
-from nas.encodings import ENCODINGS, Encoder, KnownCosts, space_costs
-from nas.errors import (
-    ExportMismatchError,
-    InvalidArchitectureError,
-    InvalidOptionError,
-    MissingDataError,
-    MissingExtraError,
-    NASError,
-    RunLockedError,
-    StoreError,
-    UnknownNameError,
-)
-from nas.evaluation import (
-    EVALUATORS,
-    Direction,
-    EvalResult,
-    Evaluator,
-    Objective,
-    Provenance,
-    Status,
-    create_evaluator,
-    register_evaluator,
-)
-from nas.experiment import Experiment, StopReason, run_search
-from nas.export import check_onnx, check_torchscript, export_model, export_onnx, export_torchscript
-from nas.latency import Backend, Latency, measure_latency
-from nas.lease import RunLease
-from nas.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
-from nas.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
-from nas.preprocessing import DataRecord, Preprocessing
-from nas.ranking import RankAgreement, agreement, rank_agreement
-from nas.registry import Registry
-from nas.report import write_report
-from nas.run import Run, load_run
-from nas.runners import EvaluatorSpec, LocalRunner, Runner, create_runner
-from nas.space import Architecture, CellGraph, Choice, SearchSpace, Seed
-from nas.spaces import SPACES, create_space, list_spaces, register_space
-from nas.store import ResultStore
-from nas.strategies import (
-    STRATEGIES,
-    Constrained,
-    DedupKey,
-    Deduplicated,
-    LocalSearch,
-    OptunaStrategy,
-    PredictorGuided,
-    RandomStrategy,
-    RegularizedEvolution,
-    Strategy,
-    create_strategy,
-    register_strategy,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nas.analysis.ranking import RankAgreement, agreement, rank_agreement
+    from nas.analysis.report import write_report
+    from nas.core.cost import Cost
+    from nas.core.encodings import ENCODINGS, Encoder, KnownCosts, space_costs
+    from nas.core.errors import (
+        ExportMismatchError,
+        InvalidArchitectureError,
+        InvalidOptionError,
+        MissingDataError,
+        MissingExtraError,
+        NASError,
+        RunLockedError,
+        StoreError,
+        UnknownNameError,
+    )
+    from nas.core.evaluation import (
+        EVALUATORS,
+        Direction,
+        EvalResult,
+        Evaluator,
+        Objective,
+        Provenance,
+        Status,
+        create_evaluator,
+        register_evaluator,
+    )
+    from nas.core.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
+    from nas.core.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
+    from nas.core.preprocessing import DataRecord, Preprocessing
+    from nas.core.registry import Registry
+    from nas.core.space import (
+        SPACES,
+        Architecture,
+        CellGraph,
+        Choice,
+        SearchSpace,
+        Seed,
+        create_space,
+        list_spaces,
+        register_space,
+    )
+    from nas.deploy.export import check_onnx, check_torchscript, export_model, export_onnx, export_torchscript
+    from nas.deploy.latency import Backend, Latency, measure_latency
+    from nas.deploy.models import export_run, verify_run
+    from nas.search.config import ExperimentConfig, load_config
+    from nas.search.experiment import Experiment, StopReason, run_search
+    from nas.search.lease import RunLease
+    from nas.search.run import Run, load_run
+    from nas.search.runners import EvaluatorSpec, LocalRunner, Runner, create_runner
+    from nas.search.store import ResultStore
+    from nas.search.strategies import (
+        STRATEGIES,
+        Constrained,
+        DedupKey,
+        Deduplicated,
+        LocalSearch,
+        OptunaStrategy,
+        PredictorGuided,
+        RandomStrategy,
+        RegularizedEvolution,
+        Strategy,
+        create_strategy,
+        register_strategy,
+    )
+
+#: Each public name and the module that defines it.
+_MODULES: dict[str, str] = {
+    "Architecture": "nas.core.space",
+    "Backend": "nas.deploy.latency",
+    "CellGraph": "nas.core.space",
+    "Choice": "nas.core.space",
+    "Constrained": "nas.search.strategies",
+    "Cost": "nas.core.cost",
+    "DataRecord": "nas.core.preprocessing",
+    "DedupKey": "nas.search.strategies",
+    "Deduplicated": "nas.search.strategies",
+    "Direction": "nas.core.evaluation",
+    "ENCODINGS": "nas.core.encodings",
+    "EVALUATORS": "nas.core.evaluation",
+    "Encoder": "nas.core.encodings",
+    "EvalResult": "nas.core.evaluation",
+    "Evaluator": "nas.core.evaluation",
+    "EvaluatorSpec": "nas.search.runners",
+    "Experiment": "nas.search.experiment",
+    "ExperimentConfig": "nas.search.config",
+    "ExportMismatchError": "nas.core.errors",
+    "InvalidArchitectureError": "nas.core.errors",
+    "InvalidOptionError": "nas.core.errors",
+    "KnownCosts": "nas.core.encodings",
+    "Latency": "nas.deploy.latency",
+    "LocalRunner": "nas.search.runners",
+    "LocalSearch": "nas.search.strategies",
+    "MissingDataError": "nas.core.errors",
+    "MissingExtraError": "nas.core.errors",
+    "NASError": "nas.core.errors",
+    "Objective": "nas.core.evaluation",
+    "OptunaStrategy": "nas.search.strategies",
+    "PREDICTORS": "nas.core.predictors",
+    "ParetoFront": "nas.core.pareto",
+    "Prediction": "nas.core.predictors",
+    "Predictor": "nas.core.predictors",
+    "PredictorGuided": "nas.search.strategies",
+    "Preprocessing": "nas.core.preprocessing",
+    "Provenance": "nas.core.evaluation",
+    "RandomStrategy": "nas.search.strategies",
+    "RankAgreement": "nas.analysis.ranking",
+    "Registry": "nas.core.registry",
+    "RegularizedEvolution": "nas.search.strategies",
+    "ResultStore": "nas.search.store",
+    "Run": "nas.search.run",
+    "RunLease": "nas.search.lease",
+    "RunLockedError": "nas.core.errors",
+    "Runner": "nas.search.runners",
+    "SPACES": "nas.core.space",
+    "STRATEGIES": "nas.search.strategies",
+    "SearchSpace": "nas.core.space",
+    "Seed": "nas.core.space",
+    "Status": "nas.core.evaluation",
+    "StopReason": "nas.search.experiment",
+    "StoreError": "nas.core.errors",
+    "Strategy": "nas.search.strategies",
+    "UnknownNameError": "nas.core.errors",
+    "agreement": "nas.analysis.ranking",
+    "check_onnx": "nas.deploy.export",
+    "check_torchscript": "nas.deploy.export",
+    "create_evaluator": "nas.core.evaluation",
+    "create_predictor": "nas.core.predictors",
+    "create_runner": "nas.search.runners",
+    "create_space": "nas.core.space",
+    "create_strategy": "nas.search.strategies",
+    "export_model": "nas.deploy.export",
+    "export_onnx": "nas.deploy.export",
+    "export_run": "nas.deploy.models",
+    "export_torchscript": "nas.deploy.export",
+    "hypervolume": "nas.core.pareto",
+    "list_spaces": "nas.core.space",
+    "load_config": "nas.search.config",
+    "load_run": "nas.search.run",
+    "measure_latency": "nas.deploy.latency",
+    "non_dominated_sort": "nas.core.pareto",
+    "pareto_mask": "nas.core.pareto",
+    "rank_agreement": "nas.analysis.ranking",
+    "register_evaluator": "nas.core.evaluation",
+    "register_predictor": "nas.core.predictors",
+    "register_space": "nas.core.space",
+    "register_strategy": "nas.search.strategies",
+    "run_search": "nas.search.experiment",
+    "space_costs": "nas.core.encodings",
+    "verify_run": "nas.deploy.models",
+    "write_report": "nas.analysis.report",
+}
 
 __all__ = [
     "ENCODINGS",
@@ -153,3 +254,16 @@ __all__ = [
     "verify_run",
     "write_report",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use (PEP 562)."""
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,5 +1,5 @@
 """``python -m nas`` runs the command line."""
 
-from nas.cli import main
+from nas.cli.app import main
 
 main()

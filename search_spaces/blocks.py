@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from nas import Architecture, Cost, SearchSpace
-from nas.cost import batchnorm, conv2d, conv_out, linear
+from nas.core.cost import batchnorm, conv2d, conv_out, linear
 
 HW = tuple[int, int]
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from nas import Architecture, CellGraph, Choice, Cost, InvalidArchitectureError, InvalidOptionError, SearchSpace
-from nas.cost import batchnorm, conv2d, linear
+from nas.core.cost import batchnorm, conv2d, linear
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: Edges (to node, from node) in the order of the benchmark's string: |1<-0|+|2<-0|2<-1|+|3<-0|3<-1|3<-2|.

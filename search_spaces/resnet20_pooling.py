@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from nas import Architecture, Choice, Cost, InvalidOptionError
-from nas.cost import conv_out
+from nas.core.cost import conv_out
 from search_spaces.blocks import HW, BlockNetworkSpace, conv_bn, conv_bn_cost, conv_bn_out
 
 NUM_BLOCKS = 9

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from nas.bench import Problem, Run, Scorer, bench_nb201, search
-from nas.cli import main
-from nas.evaluation import Objective
-from nas.pareto import pareto_mask
-from nas.strategies import RandomStrategy
+from nas.analysis.bench import Problem, Run, Scorer, bench_nb201, search
+from nas.cli.app import main
+from nas.core.evaluation import Objective
+from nas.core.pareto import pareto_mask
+from nas.search.strategies import RandomStrategy
 
 
 @pytest.fixture(scope="module")

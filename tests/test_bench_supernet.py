@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from nas.bench import bench_supernet
-from nas.cli import main
-from nas.errors import InvalidOptionError
+from nas.analysis.bench import bench_supernet
+from nas.cli.app import main
+from nas.core.errors import InvalidOptionError
 
 SMALL = {"epochs": 1, "train_size": 300, "val_size": 200, "budget": 1.0}
 

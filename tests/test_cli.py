@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import nas
-from nas.cli import main
+from nas.cli.app import main
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nas
-from nas.encodings import Encoder, live_edges, paths
+from nas.core.encodings import Encoder, live_edges, paths
 
 
 @pytest.fixture(scope="module")

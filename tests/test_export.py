@@ -18,8 +18,8 @@ from torch import nn
 
 import nas
 from nas import Architecture, ExportMismatchError, MissingExtraError, check_onnx, export_onnx
-from nas.config import EXPORT_FORMATS
-from nas.export import FORMATS, check_torchscript, export_model, export_torchscript, random_input
+from nas.deploy.export import FORMATS, check_torchscript, export_model, export_torchscript, random_input
+from nas.search.config import EXPORT_FORMATS
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

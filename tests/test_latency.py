@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import nas
-from nas.latency import Backend, Latency, measure_latency
+from nas.deploy.latency import Backend, Latency, measure_latency
 
 SHAPE = (3, 32, 32)
 BACKENDS = [

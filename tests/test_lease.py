@@ -14,7 +14,7 @@ from contextlib import closing
 import pytest
 
 import nas
-from nas.lease import RunLease
+from nas.search.lease import RunLease
 
 HOLD = "import sys, nas; nas.RunLease(sys.argv[1], 'demo').acquire(); print('held', flush=True); sys.stdin.read()"
 

@@ -14,9 +14,9 @@ import pytest
 from optuna._hypervolume import compute_hypervolume
 from optuna.study._multi_objective import _fast_non_domination_rank, _is_pareto_front
 
-from nas.errors import InvalidOptionError
-from nas.evaluation import Direction
-from nas.pareto import ParetoFront, hypervolume, non_dominated_sort, normalize, pareto_mask
+from nas.core.errors import InvalidOptionError
+from nas.core.evaluation import Direction
+from nas.core.pareto import ParetoFront, hypervolume, non_dominated_sort, normalize, pareto_mask
 
 MIXED = {1: ["min"], 2: ["max", "min"], 3: ["min", "max", "min"], 4: ["max", "min", "max", "min"]}
 

@@ -9,7 +9,7 @@ import time
 
 import psutil
 
-from nas.runners._reaper import Reaper
+from nas.search.runners._reaper import Reaper
 
 
 def ended(process: psutil.Process, timeout_s: float = 10) -> bool:

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 import nas
-from nas.report import write_report
-from nas.store import ResultStore
+from nas.analysis.report import write_report
+from nas.search.store import ResultStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXTERNAL = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)

@@ -11,7 +11,7 @@ from torch import nn
 
 import nas
 from nas import Architecture, Choice, Cost, SearchSpace
-from nas.cost import conv2d, conv_out, linear
+from nas.core.cost import conv2d, conv_out, linear
 
 
 class TinySpace(SearchSpace):

@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 import nas
-from nas.store import ResultStore
+from nas.search.store import ResultStore
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
-from nas.errors import MissingExtraError, NASError
-from nas.runners.ray import RAY_ENVIRONMENT  # noqa: F401  (sets the embedded Ray's environment first)
+from nas.core.errors import MissingExtraError, NASError
+from nas.search.runners.ray import RAY_ENVIRONMENT  # noqa: F401  (sets the embedded Ray's environment first)
 
 try:
     import ray

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from nas.errors import InvalidOptionError
+from nas.core.errors import InvalidOptionError
 
 Tensors = dict[str, torch.Tensor]
 

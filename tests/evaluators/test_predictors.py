@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import nas
-from nas.bench import bench_predictors
-from nas.cli import main
+from nas.analysis.bench import bench_predictors
+from nas.cli.app import main
 
 PREDICTORS = nas.PREDICTORS.names()
 

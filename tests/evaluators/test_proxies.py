@@ -14,8 +14,8 @@ from scipy.stats import spearmanr
 import nas
 from evaluators.proxies import DATA_FREE, PROXIES, PROXY_NAMES, ZeroCostEvaluator, score_proxies
 from evaluators.published_proxies import PUBLISHED_PROXIES, from_naslib_key, naslib_key
-from nas.bench import BENCH_PROXIES, bench_proxies
-from nas.cli import main
+from nas.analysis.bench import BENCH_PROXIES, bench_proxies
+from nas.cli.app import main
 
 PUBLISHED_FILE = ("naslib_zc_nb201_sample", "zc_nasbench201.json")
 

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 import nas
 from nas import Deduplicated, EvalResult, Objective, Provenance, Status
-from nas.strategies._optuna import SAMPLERS  # registers "optuna" until nas.strategies imports the bridge
+from nas.search.strategies._optuna import SAMPLERS  # registers "optuna" until nas.strategies imports the bridge
 
 ACCURACY = [Objective.parse("accuracy")]
 ACCURACY_AND_MACS = [Objective.parse("accuracy"), Objective.parse("macs")]

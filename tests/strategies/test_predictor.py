@@ -8,9 +8,9 @@ from scipy.stats import norm
 
 import nas
 from nas import EvalResult, Objective, Provenance
-from nas.bench import Problem, Scorer, make_strategy, search
-from nas.pareto import hypervolume
-from nas.strategies._acquisition import expected_hypervolume_improvement, expected_improvement
+from nas.analysis.bench import Problem, Scorer, make_strategy, search
+from nas.core.pareto import hypervolume
+from nas.search.strategies._acquisition import expected_hypervolume_improvement, expected_improvement
 
 
 def test_expected_improvement_matches_monte_carlo():

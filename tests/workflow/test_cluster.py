@@ -2,7 +2,7 @@
 
 How the cluster is made (Ray 2.60, Linux):
 
-- Both nodes run with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1``. The ``=0`` an embedded Ray uses (nas/runners/ray.py)
+- Both nodes run with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1``. The ``=0`` an embedded Ray uses (the Ray runner)
   forbids multi-node clusters: ``ray start --address`` aborts with "Multi-node Ray clusters are not supported". With
   clusters enabled, Ray turns ``127.0.0.1`` in ``--address`` and ``--node-ip-address`` into this machine's network
   address, so the nodes register under that address and the head's GCS listens on all interfaces; the driver (the

@@ -21,8 +21,8 @@ import psutil
 import pytest
 
 import nas
-from nas.config import load_config
-from nas.experiment import run_search
+from nas.search.config import load_config
+from nas.search.experiment import run_search
 
 NAS = [sys.executable, "-m", "nas"]
 #: ``nas search CONFIG`` as the README writes it, from a working directory: the runs go to ``runs/``.

@@ -25,7 +25,7 @@ import optuna
 import pytest
 
 import nas
-from nas.run import STORE_FILE
+from nas.search.run import STORE_FILE
 
 NAS = [sys.executable, "-m", "nas"]
 SERVER_USER = "nobody"

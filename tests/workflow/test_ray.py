@@ -13,8 +13,8 @@ import psutil
 import pytest
 
 import nas
-from nas.config import load_config
-from nas.experiment import run_search
+from nas.search.config import load_config
+from nas.search.experiment import run_search
 
 
 def test_table_evaluations_go_in_batches_to_ray_actors(tmp_path, write_config):

@@ -14,10 +14,10 @@ import pytest
 from rich.console import Console
 
 import nas
-from nas.config import load_config
-from nas.errors import InvalidOptionError
-from nas.experiment import run_search
-from nas.progress import SearchProgress
+from nas.core.errors import InvalidOptionError
+from nas.search.config import load_config
+from nas.search.experiment import run_search
+from nas.search.progress import SearchProgress
 
 NAS = [sys.executable, "-m", "nas"]
 

@@ -1,0 +1,172 @@
+"""Benchmarking strategies against NAS-Bench-201's exact ground truth (``nas bench nb201``).
+
+Definitions (contract):
+
+- The budget counts accuracy evaluations of distinct architectures (every strategy runs deduplicated); cost
+  objectives (MACs, params, a device's latency) count as known and cheap.
+- One objective: regret = the table's best test accuracy minus the best found, in percentage points.
+- Two objectives (maximize accuracy, minimize a cost): each normalized to [0, 1] by its minimum and maximum over the
+  whole table; reference point = (the table's median accuracy, the maximum cost). ``hv_ratio`` = hypervolume of the
+  found front / hypervolume of the table's true front; ``front_recovery`` = fraction of the true front's
+  architectures found.
+"""
+
+from __future__ import annotations
+
+import inspect
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nas.core.errors import InvalidOptionError
+from nas.core.evaluation import Evaluator, Objective, create_evaluator
+from nas.core.pareto import hypervolume, normalize, pareto_mask
+from nas.core.space import Architecture
+from nas.search.strategies import STRATEGIES, Deduplicated, Strategy, create_strategy
+
+#: Optuna's samplers run through the bridge as baselines, under these names.
+OPTUNA_BASELINES = {"optuna-tpe": "tpe", "optuna-nsga2": "nsga2", "optuna-motpe": "motpe"}
+
+
+@dataclass
+class Problem:
+    """The benchmark's ground truth: the table's values of the objectives for every architecture."""
+
+    evaluator: Evaluator
+    objectives: tuple[Objective, ...]
+    archs: list[Architecture]
+    values: np.ndarray  # (architectures, objectives), in the objectives' units
+
+    @classmethod
+    def nb201(cls, data_dir: str | None, dataset: str, objectives: Sequence[Objective]) -> Problem:
+        if objectives[0].name != "accuracy" or len(objectives) > 2:
+            raise InvalidOptionError(
+                "nb201 benchmark objectives are accuracy, optionally with one cost: macs, params or latency:DEVICE; "
+                f"got {', '.join(o.name for o in objectives)}"
+            )
+        devices = [o.name.partition(":")[2] for o in objectives if o.name.startswith("latency:")]
+        evaluator = create_evaluator("nb201-table", dataset=dataset, data_dir=data_dir, devices=devices)
+        table = evaluator.table()  # type: ignore[attr-defined]
+        columns = [o.name.replace("latency:", "latency_ms:", 1) for o in objectives]
+        return cls(evaluator, tuple(objectives), evaluator.archs(), table[columns].to_numpy(float))  # type: ignore[attr-defined]
+
+    @property
+    def directions(self) -> list[Any]:
+        return [o.direction for o in self.objectives]
+
+
+@dataclass
+class Run:
+    """One search: the values found, query by query, and the time spent in ask and tell."""
+
+    found: list[Architecture]
+    values: np.ndarray
+    ask_tell_s: list[float]
+
+
+def search(problem: Problem, strategy: Strategy, budget: int) -> Run:
+    """Run ``strategy`` (deduplicated) one query at a time until ``budget`` distinct architectures are evaluated."""
+    strategy = Deduplicated(strategy)
+    found: list[Architecture] = []
+    values: list[list[float]] = []
+    overhead: list[float] = []
+    told: list[Any] = []
+    while len(found) < budget:
+        start = time.perf_counter()
+        strategy.tell(told)
+        archs = strategy.ask(1)
+        overhead.append(time.perf_counter() - start)
+        if not archs:
+            break
+        told = problem.evaluator.evaluate(archs)
+        found += archs
+        values += [[r.value(o.name) for o in problem.objectives] for r in told]
+    return Run(found, np.array(values, dtype=float).reshape(-1, len(problem.objectives)), overhead)
+
+
+class Scorer:
+    """Scores runs against the problem's ground truth, after every query."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.best = problem.values[:, 0].max()
+        if len(problem.objectives) == 2:
+            values = problem.values
+            self.lows, self.highs = values.min(axis=0), values.max(axis=0)
+            self.reference = normalize(
+                [[np.median(values[:, 0]), values[:, 1].max()]], self.lows, self.highs, problem.directions
+            )[0]
+            self.front = {problem.archs[i] for i in np.flatnonzero(pareto_mask(values, problem.directions))}
+            self.true_hv = self._hv(values)
+
+    def _hv(self, values: np.ndarray) -> float:
+        points = normalize(values, self.lows, self.highs, self.problem.directions)
+        return hypervolume(points, self.reference, ["max", "max"])
+
+    def curve(self, run: Run) -> list[float]:
+        """Regret (one objective) or hv_ratio (two) after each query."""
+        if len(self.problem.objectives) == 1:
+            return list(self.best - np.maximum.accumulate(run.values[:, 0]))
+        return [self._hv(run.values[: i + 1]) / self.true_hv for i in range(len(run.values))]
+
+    def front_recovery(self, run: Run) -> float:
+        return len(self.front.intersection(run.found)) / len(self.front)
+
+
+def _summary(xs: Sequence[float]) -> dict[str, float]:
+    return {"mean": float(np.mean(xs)), "median": float(np.median(xs))}
+
+
+def strategy_names(name: str) -> list[str]:
+    """``all`` -> every registered strategy (but the bare Optuna bridge) and the Optuna baselines."""
+    if name != "all":
+        return [name]
+    return [n for n in STRATEGIES.names() if n != "optuna"] + list(OPTUNA_BASELINES)
+
+
+def make_strategy(name: str, problem: Problem, seed: int) -> Strategy:
+    """A registered strategy, or an Optuna baseline (``optuna-tpe``, ...) through the bridge."""
+    space = problem.evaluator.space  # type: ignore[attr-defined]
+    if name in OPTUNA_BASELINES:
+        return create_strategy("optuna", space, problem.objectives, seed=seed, sampler=OPTUNA_BASELINES[name])
+    options = {}
+    if "known_costs" in inspect.signature(STRATEGIES.get(name)).parameters:
+        options["known_costs"] = problem.evaluator.known_costs  # type: ignore[attr-defined]
+    return create_strategy(name, space, problem.objectives, seed=seed, **options)
+
+
+def bench_nb201(
+    data_dir: str | None, dataset: str, objectives: Sequence[str], strategy: str, budget: int, seeds: int
+) -> list[dict[str, Any]]:
+    """One summary per strategy (see the module docstring for the figures' definitions)."""
+    if budget < 1 or seeds < 1:
+        raise InvalidOptionError(f"budget and seeds must be positive integers; got {budget} and {seeds}")
+    problem = Problem.nb201(data_dir, dataset, [Objective.parse(o) for o in objectives])
+    scorer = Scorer(problem)
+    rows = []
+    for name in strategy_names(strategy):
+        runs = [search(problem, make_strategy(name, problem, seed), budget) for seed in range(seeds)]
+        curves = [scorer.curve(run) for run in runs]
+        length = min(len(c) for c in curves)
+        row: dict[str, Any] = {
+            "benchmark": "nb201",
+            "dataset": dataset,
+            "objectives": [o.name for o in problem.objectives],
+            "strategy": name,
+            "budget": budget,
+            "seeds": seeds,
+        }
+        finals = [c[-1] for c in curves]
+        if len(problem.objectives) == 1:
+            row["final_regret"] = _summary(finals)
+        else:
+            row["hv_ratio"] = _summary(finals)
+            row["front_recovery"] = _summary([scorer.front_recovery(run) for run in runs])
+        row["ask_tell_ms"] = {"median": 1e3 * statistics.median(t for run in runs for t in run.ask_tell_s)}
+        row["curve"] = [float(np.mean([c[i] for c in curves])) for i in range(length)]
+        rows.append(row)
+    return rows

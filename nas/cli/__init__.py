@@ -1,0 +1,5 @@
+"""The ``nas`` command line."""
+
+from nas.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,396 @@
+"""Experiment configs: the YAML a user writes to describe a search, validated before anything runs.
+
+Example (``experiments/quickstart.yaml``)::
+
+    name: quickstart
+    seed: 0
+    space: {name: resnet20-pooling}
+    dataset: {name: digits}
+    evaluator: {name: train, options: {epochs: 1}}
+    objectives: [accuracy, macs]
+    strategy: {name: predictor}
+    budget: {evaluations: 40, wall_time_s: 300}
+
+An error names the path of the bad key, what was given and what is accepted, e.g.
+``quickstart.yaml: budget.evaluations: got 0; must be a positive integer``. Types are strict: ``3`` is an
+integer, ``"3"`` and ``true`` are not (a float option takes an integer too). Duplicate keys, alias bombs and other
+malformed YAML are refused while reading, before any value is used.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+
+from nas.core.errors import InvalidOptionError, MissingDataError, UnknownNameError
+from nas.core.evaluation import EVALUATORS, Objective, figure_keys
+from nas.core.registry import Registry, options_of
+from nas.core.space import SPACES
+from nas.search.runners import LOCAL
+from nas.search.strategies import STRATEGIES
+
+ExportFormat = Literal["state_dict", "torchscript", "onnx"]
+#: Formats `nas export` writes.
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("state_dict", "torchscript", "onnx")
+
+PositiveInt = Annotated[int, Field(gt=0)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+#: The largest seed: every component takes one from 0 to 2**32 - 1 (NumPy's legacy and scikit-learn's range).
+MAX_SEED = 2**32 - 1
+#: Accepted Ray addresses besides none, ``local`` and ``auto``: ``HOST:PORT`` or ``ray://HOST:PORT``.
+RAY_ADDRESS = re.compile(r"(?:ray://)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
+#: A config document's limits: values once its aliases are expanded (an alias bomb holds billions), and nesting.
+MAX_YAML_VALUES = 10_000
+MAX_YAML_DEPTH = 50
+
+
+class _Section(BaseModel):
+    """A part of the config: unknown keys are errors, never silently ignored; types are strict."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Named(_Section):
+    """A registered component: its name and its constructor options."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _check_options(options: Mapping[str, Any], accepted: list[str], what: str, note: str = "") -> None:
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        s = "s" if len(unknown) > 1 else ""
+        raise ValueError(
+            f"unknown option{s} {', '.join(unknown)} for {what}; valid options: {', '.join(accepted)}{note}"
+        )
+
+
+#: The config's components: their registry, and the options the rest of the config gives them.
+_COMPONENTS: dict[str, tuple[Registry[Any], tuple[str, ...]]] = {
+    "space": (SPACES, ()),
+    "evaluator": (EVALUATORS, ()),
+    "strategy": (STRATEGIES, ("space", "objectives", "seed")),
+}
+
+
+class DatasetConfig(_Section):
+    """The task's data: a dataset name (``digits``, ``fashion-mnist``), an ``.npz`` file or an image folder."""
+
+    name: str = "digits"
+    data_dir: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class BudgetConfig(_Section):
+    """When the search stops: after this many evaluations and/or this much wall time, whichever comes first."""
+
+    evaluations: PositiveInt | None = None
+    wall_time_s: Annotated[FiniteFloat, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> BudgetConfig:
+        if self.evaluations is None and self.wall_time_s is None:
+            raise ValueError("give evaluations, wall_time_s or both")
+        return self
+
+
+class ExecutionConfig(_Section):
+    """Where evaluations run: an embedded local Ray (no address), ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``
+    of a cluster, or ``local`` (in this process, without Ray); how many at once, with what resources each;
+    architectures per batch of a cheap evaluator; and the scheduler of training trials (``asha`` stops unpromising
+    ones early)."""
+
+    address: str | None = None
+    workers: PositiveInt = 1
+    resources: dict[str, Annotated[FiniteFloat, Field(ge=0)]] = Field(default_factory=lambda: {"cpu": 1.0})
+    batch_size: PositiveInt = 16
+    scheduler: Literal["asha", "fifo"] = "asha"
+
+    @field_validator("address")
+    @classmethod
+    def _ray_address(cls, address: str | None) -> str | None:
+        match = RAY_ADDRESS.fullmatch(address or "")
+        if address in (None, LOCAL, "auto") or (match and 0 < int(match["port"]) < 65536):
+            return address
+        raise ValueError(
+            f"accepted: no address (a local Ray), {LOCAL} (no Ray), auto, HOST:PORT or ray://HOST:PORT "
+            "with PORT from 1 to 65535"
+        )
+
+
+class StorageConfig(_Section):
+    """The result store: an Optuna storage URL; none means a SQLite file in the run directory."""
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, url: str | None) -> str | None:
+        """A URL SQLAlchemy parses, whose dialect and driver are installed; it is not connected to here."""
+        if url is None:
+            return url
+        from sqlalchemy.engine import make_url  # imported only for a URL: it is slow to import
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            parsed = make_url(url)
+            parsed.get_dialect().import_dbapi()
+        except NoSuchModuleError:
+            problem = f"SQLAlchemy knows no database {url.partition(':')[0]!r}"
+        except (ArgumentError, ValueError):
+            problem = f"{url!r} is no database URL"
+        except ImportError as error:
+            problem = f"its database driver {error.name} is not installed"
+        else:
+            if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+                problem = "an in-memory SQLite database would lose the results"
+            elif parsed.port is not None and not 0 < parsed.port < 65536:
+                problem = f"port {parsed.port} is not from 1 to 65535"
+            else:
+                return url
+        raise ValueError(
+            f"{problem}; accepted: sqlite:///path/to/store.db or postgresql+psycopg2://user@host/db "
+            "(with the driver installed)"
+        )
+
+
+class ExportConfig(_Section):
+    """What the search exports at the end: the ``top`` architectures of the front, in these formats."""
+
+    formats: list[ExportFormat] = Field(default_factory=lambda: list(EXPORT_FORMATS))
+    top: Annotated[int, Field(ge=0)] = 1
+
+
+class ExperimentConfig(_Section):
+    """A whole search, as `load_config` reads it from YAML."""
+
+    name: str
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
+    space: Named
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    evaluator: Named
+    objectives: Annotated[list[Objective], Field(min_length=1)]
+    strategy: Named = Named(name="random")
+    budget: BudgetConfig
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _run_name(cls, name: str) -> str:
+        if not re.fullmatch(r"(?!-)(?!\.+$)[A-Za-z0-9_.-]{1,255}", name):
+            raise ValueError(
+                "use letters, digits, '.', '_' and '-' only (at most 255 characters, not only dots, no leading '-'): "
+                "the name is the run's directory"
+            )
+        return name
+
+    @field_validator("seed", mode="wrap")
+    @classmethod
+    def _seed(cls, seed: Any, handler: ValidatorFunctionWrapHandler) -> int:
+        try:
+            return int(handler(seed))
+        except ValidationError:
+            raise ValueError(f"a seed is an integer from 0 to {MAX_SEED} (2**32 - 1), without quotes") from None
+
+    @field_validator("space", "evaluator", "strategy")
+    @classmethod
+    def _component(cls, value: Named, info: ValidationInfo) -> Named:
+        """A registered name, with options its class takes: checked now, though it is created once the run exists."""
+        registry, from_config = _COMPONENTS[str(info.field_name)]
+        try:
+            accepted = [o for o in options_of(registry.get(value.name)) if o not in from_config]
+        except UnknownNameError as error:
+            raise ValueError(str(error)) from None
+        what = f"{registry.kind} {value.name!r}"
+        note = f" ({', '.join(from_config)}: set by the config)" if from_config else ""
+        _check_options(value.options, accepted, what, note)
+        if info.field_name == "evaluator" and "dataset" in info.data:
+            _check_options(info.data["dataset"].options, accepted, f"{what} (given in dataset.options)")
+        return value
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objectives(cls, values: Any) -> Any:
+        """Each objective as text (``accuracy``, ``macs<=20e6``, ``min:loss``) or ``{name, direction, bound}``."""
+        if not isinstance(values, list):
+            raise ValueError("expected a list such as [accuracy, macs<=20e6]")
+        parsed = []
+        for value in values:
+            if isinstance(value, str):
+                parsed.append(Objective.parse(value))
+            elif isinstance(value, dict) and set(value) <= {"name", "direction", "bound"} and "name" in value:
+                if not isinstance(value["name"], str):
+                    raise ValueError(f"objective {value['name']!r}: its name is text such as accuracy or macs")
+                default = Objective.parse(value["name"])
+                direction, bound = value.get("direction", default.direction), value.get("bound", default.bound)
+                parsed.append(Objective(default.name, direction, bound))
+            else:
+                raise ValueError(
+                    f"{value!r} is no objective; give text such as macs<=20e6 or {{name, direction, bound}}"
+                )
+        figures: dict[str, str] = {}
+        for objective in parsed:
+            figure = figure_keys(objective.name)[-1]  # latency:pixel3 and latency_ms:pixel3 are one figure
+            if figure in figures:
+                same = f" (as {figures[figure]!r})" if figures[figure] != objective.name else ""
+                raise ValueError(f"objective {objective.name!r} is given twice{same}; give each figure once")
+            figures[figure] = objective.name
+        return parsed
+
+
+def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+    """Read and validate an experiment config (or a run's ``config.yaml``); ``overrides`` replace top-level keys
+    (e.g. ``seed=3``), or keys of a section when given as a mapping (``budget={"evaluations": 10}`` keeps the wall
+    time).
+
+    Raises:
+        MissingDataError: the file cannot be read, is not UTF-8 text or is not YAML.
+        InvalidOptionError: a key is unknown, given twice or a value is invalid; the message names each bad key's
+            path.
+    """
+    path = Path(path)
+    try:
+        data = yaml.load(path.read_bytes().decode(), Loader=_ConfigLoader)
+    except OSError as error:
+        raise MissingDataError(f"cannot read the experiment config {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        line = error.object.count(b"\n", 0, error.start) + 1
+        raise MissingDataError(
+            f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} on line {line}); save it as UTF-8"
+        ) from None
+    except _Refused as error:
+        raise InvalidOptionError(f"{path}: {_yaml_problem(error)}") from None
+    except yaml.YAMLError as error:
+        raise MissingDataError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
+    if not isinstance(data, dict):
+        raise InvalidOptionError(f"{path}: expected a mapping of keys such as name, space, evaluator, objectives")
+    try:
+        return ExperimentConfig.model_validate(_merged(data, overrides))
+    except ValidationError as error:
+        raise InvalidOptionError(f"{path}: " + "; ".join(_describe(e) for e in error.errors())) from None
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML this package refuses to read, though a YAML parser may: duplicate keys, alias bombs, deep nesting."""
+
+    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what `_Refused` lists; ``20e6`` is a float, as in YAML 1.2."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, float] = {}  # id(node) -> values in it once aliases are expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        alias, mark = self.check_event(yaml.AliasEvent), self.peek_event().start_mark
+        if self._depth == MAX_YAML_DEPTH:
+            raise _Refused(f"nested deeper than {MAX_YAML_DEPTH} levels", mark)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        finally:
+            self._depth -= 1
+        if alias:  # an alias inside its own anchor has no size yet: it expands without end
+            size = self._sizes.get(id(node), math.inf)
+        else:
+            size = self._sizes[id(node)] = sum((self._sizes.get(id(c), math.inf) for c in _children(node)), 1.0)
+        if size > MAX_YAML_VALUES:
+            message = f"more than {MAX_YAML_VALUES} values once aliases are expanded; a config holds far fewer"
+            raise _Refused(message, mark)
+        return node
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        lines: dict[Hashable, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # the keys merged in by <<: may be overridden
+            key = self.construct_object(key_node, deep)  # type: ignore[no-untyped-call]
+            if not isinstance(key, Hashable):
+                continue  # PyYAML refuses it
+            if key in lines:
+                message = f"key {key!r} is given twice (first on line {lines[key]}); give each key once"
+                raise _Refused(message, key_node.start_mark)
+            lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)  # type: ignore[no-untyped-call]
+
+
+def _children(node: yaml.Node | None) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return node.value if isinstance(node, yaml.SequenceNode) else []
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: where, and what is wrong."""
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return str(error).splitlines()[0]
+    mark = error.problem_mark or error.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + ": ".join(filter(None, [error.context, error.problem]))
+
+
+def _merged(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(data)
+    for key, value in overrides.items():
+        section = merged.get(key)
+        merged[key] = {**section, **value} if isinstance(value, dict) and isinstance(section, dict) else value
+    return merged
+
+
+#: What to write instead of a value of the wrong type: the config's types are strict, nothing is converted.
+_STRICT_TYPES = {
+    "int_type": "an integer such as 3, without quotes (true and false are no numbers)",
+    "float_type": "a number such as 0.5 or 3, without quotes (true and false are no numbers)",
+    "string_type": "text; quote it where YAML would read another type, e.g. '3' or 'no'",
+}
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as ``key.path: got VALUE; what is accepted``."""
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in _STRICT_TYPES:
+        message += f"; types are strict: write {_STRICT_TYPES[error['type']]}"
+    if error["type"] == "missing":
+        return f"{where}: missing"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key; accepted: {', '.join(_keys_at(error['loc'][:-1]))}"
+    return f"{where}: got {error['input']!r}; {message}"
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the config accepts at the section ``loc`` (``()`` is the top level)."""
+    section: type[BaseModel] = ExperimentConfig
+    for part in loc:
+        annotation = section.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        section = annotation
+    return list(section.model_fields)
