@@ -56,9 +56,10 @@ from nas import (
     InvalidArchitectureError,
     InvalidOptionError,
     NASError,
+    NetworkSpace,
     Provenance,
-    SearchSpace,
     create_space,
+    network_space,
 )
 
 #: A minibatch: inputs (N, C, H, W) and integer class labels (N,).
@@ -257,7 +258,7 @@ class ZeroCostEvaluator(Evaluator):
     the rest of the batch still evaluates. The global torch RNG state and thread count are left as they were.
 
     Args:
-        space: a `SearchSpace`, or a registered space name, then created for the dataset's task.
+        space: a `NetworkSpace`, or a registered space name, then created for the dataset's task.
         proxies: names of `PROXY_NAMES` (one or several); ``None`` chooses all.
         dataset: a dataset name (``"digits"``, ``"fashion-mnist"``), a ``.npz`` file or an image folder; see
             `evaluators.data.load_dataset`.
@@ -278,7 +279,7 @@ class ZeroCostEvaluator(Evaluator):
 
     def __init__(
         self,
-        space: SearchSpace | str,
+        space: NetworkSpace | str,
         proxies: str | Sequence[str] | None = None,
         dataset: str | Path = "digits",
         data_dir: str | Path | None = None,
@@ -294,10 +295,13 @@ class ZeroCostEvaluator(Evaluator):
             raise InvalidOptionError(f"zero-cost option seed={seed!r} is invalid; expected an integer")
         data = load_dataset(dataset, data_dir, seed)
         if isinstance(space, str):
-            space = create_space(space, input_shape=data.input_shape, num_classes=data.num_classes)
-        elif not isinstance(space, SearchSpace):
+            space = network_space(
+                create_space(space, input_shape=data.input_shape, num_classes=data.num_classes), "zero-cost"
+            )
+        elif not isinstance(space, NetworkSpace):
             raise InvalidOptionError(
-                f"zero-cost option space must be a SearchSpace or a registered space name; got {type(space).__name__}"
+                f"zero-cost option space must be a NetworkSpace (a space of networks) or a registered space name; "
+                f"got {type(space).__name__}"
             )
         if data.num_classes > space.num_classes:
             raise InvalidOptionError(
@@ -327,7 +331,7 @@ class ZeroCostEvaluator(Evaluator):
 
     @staticmethod
     def _fit(
-        x: torch.Tensor, name: str, shape: tuple[int, int, int], space: SearchSpace, fit_input: bool
+        x: torch.Tensor, name: str, shape: tuple[int, int, int], space: NetworkSpace, fit_input: bool
     ) -> torch.Tensor:
         """The batch in the space's input shape; an `InvalidOptionError` when it is not and may not be fitted."""
         if shape == space.input_shape:

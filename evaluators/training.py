@@ -36,9 +36,10 @@ from nas import (
     Evaluator,
     InvalidArchitectureError,
     InvalidOptionError,
+    NetworkSpace,
     Provenance,
-    SearchSpace,
     create_space,
+    network_space,
 )
 
 #: The keys of the ``budget`` that `TrainEvaluator.evaluate` accepts.
@@ -98,22 +99,23 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def space_for_task(
-    space: SearchSpace | str, data: TaskData, evaluator: str, options: Mapping[str, Any] | None = None
-) -> SearchSpace:
+    space: NetworkSpace | str, data: TaskData, evaluator: str, options: Mapping[str, Any] | None = None
+) -> NetworkSpace:
     """``space`` for ``data``'s task: a registered name is created for it (with ``options``), a space object must
     already fit it."""
     task = f"input_shape={data.input_shape}, num_classes={data.num_classes}"
     if isinstance(space, str):
-        return create_space(space, input_shape=data.input_shape, num_classes=data.num_classes, **(options or {}))
+        created = create_space(space, input_shape=data.input_shape, num_classes=data.num_classes, **(options or {}))
+        return network_space(created, f"the {evaluator} evaluator")
     if options:
         raise InvalidOptionError(
             f"{evaluator} evaluator option space_options applies to a space given by name; got a space object and "
             f"{dict(options)}"
         )
-    if not isinstance(space, SearchSpace):
+    if not isinstance(space, NetworkSpace):
         raise InvalidOptionError(
-            f"{evaluator} evaluator option space must be a SearchSpace or a registered space name; "
-            f"got {type(space).__name__}"
+            f"{evaluator} evaluator option space must be a NetworkSpace (a space of networks) or a registered space "
+            f"name; got {type(space).__name__}"
         )
     if (space.input_shape, space.num_classes) != (data.input_shape, data.num_classes):
         raise InvalidOptionError(
@@ -165,7 +167,7 @@ class TrainEvaluator(Evaluator):
     torch during training are failed results with the reason; the rest of the batch still evaluates.
 
     Args:
-        space: a `SearchSpace` built for the dataset's input shape and number of classes, or a registered space name,
+        space: a `NetworkSpace` built for the dataset's input shape and number of classes, or a registered space name,
             then created for them.
         space_options: options of the space given by name (e.g. ``{"num_downsample": 3}``).
         dataset: a dataset name (``"digits"``, ``"fashion-mnist"``), a ``.npz`` file or an image folder; see
@@ -207,7 +209,7 @@ class TrainEvaluator(Evaluator):
 
     def __init__(
         self,
-        space: SearchSpace | str,
+        space: NetworkSpace | str,
         dataset: str | Path = "digits",
         data_dir: str | Path | None = None,
         *,

@@ -13,7 +13,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from nas import Architecture, Cost, SearchSpace
+from nas import Architecture, Cost, NetworkSpace
 from nas.core.cost import batchnorm, conv2d, conv_out, linear
 
 HW = tuple[int, int]
@@ -65,7 +65,7 @@ class Network(nn.Module):
         return self.classifier(self.pool(self.blocks(self.stem(x))).flatten(1))
 
 
-class BlockNetworkSpace(SearchSpace):
+class BlockNetworkSpace(NetworkSpace):
     """A space whose networks are a `Network`: subclasses set ``stem_width`` and describe an architecture's blocks;
     `build` and `cost` both follow that one description."""
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from nas import Architecture, CellGraph, Choice, Cost, InvalidArchitectureError, InvalidOptionError, SearchSpace
+from nas import Architecture, CellGraph, Choice, Cost, InvalidArchitectureError, InvalidOptionError, NetworkSpace
 from nas.core.cost import batchnorm, conv2d, linear
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -117,7 +117,7 @@ class NB201Network(nn.Module):
         return self.classifier(out.flatten(1))
 
 
-class NB201Space(SearchSpace):
+class NB201Space(NetworkSpace):
     """NAS-Bench-201 cells (15,625; 6,466 distinct functions) in the benchmark's CIFAR skeleton.
 
     Example:

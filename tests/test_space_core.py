@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 import nas
-from nas import Architecture, Choice, Cost, SearchSpace
+from nas import Architecture, Choice, Cost, NetworkSpace
 from nas.core.cost import conv2d, conv_out, linear
 
 
-class TinySpace(SearchSpace):
+class TinySpace(NetworkSpace):
     """A user-defined space: one conv of a chosen width and kernel, then a classifier."""
 
     name: ClassVar[str] = "tiny-test"

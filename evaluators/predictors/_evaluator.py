@@ -19,6 +19,7 @@ from nas import (
     InvalidArchitectureError,
     InvalidOptionError,
     MissingDataError,
+    NetworkSpace,
     Provenance,
     SearchSpace,
     create_evaluator,
@@ -150,9 +151,9 @@ class PredictorEvaluator(Evaluator):
             if i in reasons or predicted is None:
                 results.append(EvalResult.failed(arch, reasons[i], provenance))
                 continue
-            cost = self.space.cost(arch)
             metrics = {self.metric: float(predicted.mean[rows[i]]), f"{self.metric}_std": float(predicted.std[rows[i]])}
-            results.append(EvalResult(arch, metrics, {"macs": cost.macs, "params": cost.params}, provenance))
+            costs = self.space.cost(arch).to_dict() if isinstance(self.space, NetworkSpace) else {}
+            results.append(EvalResult(arch, metrics, costs, provenance))
         return results
 
     @property

@@ -33,8 +33,8 @@ from nas import (
     InvalidArchitectureError,
     InvalidOptionError,
     NASError,
+    NetworkSpace,
     Provenance,
-    SearchSpace,
 )
 
 CHECKPOINT = "supernet.pt"
@@ -71,7 +71,7 @@ class SupernetEvaluator(Evaluator):
 
     def __init__(
         self,
-        space: SearchSpace | str,
+        space: NetworkSpace | str,
         dataset: str | Path = "digits",
         data_dir: str | Path | None = None,
         *,

@@ -26,7 +26,7 @@ from evaluators.supernet._layers import (
     conv_bn_tensors,
     prefixed,
 )
-from nas import Architecture, InvalidOptionError, SearchSpace
+from nas import Architecture, InvalidOptionError, NetworkSpace
 from search_spaces.macro_cnn import MacroCNNSpace, scaled_width, stage_dim
 from search_spaces.resnet20_pooling import NUM_BLOCKS, POOLS, ResNet20PoolingSpace, projects
 
@@ -41,9 +41,9 @@ class Supernet(nn.Module):
     Subclasses create the dynamic layers and map an architecture to the state of its static network (`tensors`).
     """
 
-    space_type: ClassVar[type[SearchSpace]]
+    space_type: ClassVar[type[NetworkSpace]]
 
-    def __init__(self, space: SearchSpace) -> None:
+    def __init__(self, space: NetworkSpace) -> None:
         super().__init__()
         self.space = space
         self._skeletons: OrderedDict[str, nn.Module] = OrderedDict()  # not submodules: they hold no weights
@@ -242,7 +242,7 @@ class MacroCNNSupernet(Supernet):
 SUPERNETS: dict[str, type[Supernet]] = {"resnet20-pooling": ResNet20PoolingSupernet, "macro-cnn": MacroCNNSupernet}
 
 
-def create_supernet(space: SearchSpace, **options: Any) -> Supernet:
+def create_supernet(space: NetworkSpace, **options: Any) -> Supernet:
     """The supernet of ``space`` (its weights freshly initialized from the current torch seed)."""
     supernet = SUPERNETS.get(space.name)
     if supernet is None or not isinstance(space, supernet.space_type):

@@ -24,7 +24,7 @@ from nas.analysis.bench import (
 from nas.cli.runs import RUN_COMMANDS
 from nas.core.errors import NASError
 from nas.core.predictors import PREDICTORS
-from nas.core.space import SearchSpace, create_space, list_spaces
+from nas.core.space import NetworkSpace, create_space, list_spaces, network_space
 from nas.deploy.latency import Backend, measure_latency
 
 #: Above this many architectures `space show` reports cost ranges over a random sample instead of all of them.
@@ -74,9 +74,9 @@ def _space_arguments(func: Any) -> Any:
 
 def _make_space(
     name: str, input_shape: tuple[int, int, int] | None, num_classes: int | None, options: dict
-) -> SearchSpace:
+) -> NetworkSpace:
     task = {k: v for k, v in (("input_shape", input_shape), ("num_classes", num_classes)) if v is not None}
-    return create_space(name, **task, **options)
+    return network_space(create_space(name, **task, **options), "nas space")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,7 +128,7 @@ def show_command(name: str, input_shape: Any, num_classes: Any, options: dict, a
         console.print(f"{key}: {low:,} .. {high:,} (over {over})")
 
 
-def describe(space: SearchSpace) -> dict[str, Any]:
+def describe(space: NetworkSpace) -> dict[str, Any]:
     """A JSON-able summary of a space: task, dimensions, size and cost ranges."""
     exact = space.size() <= EXACT_RANGE_LIMIT
     archs = space.enumerate() if exact else iter(space.sample_many(RANGE_SAMPLES, 0))

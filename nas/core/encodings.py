@@ -11,7 +11,7 @@ import numpy as np
 
 from nas.core.errors import InvalidOptionError
 from nas.core.evaluation import Evaluator
-from nas.core.space import Architecture, CellGraph, SearchSpace
+from nas.core.space import Architecture, CellGraph, NetworkSpace, SearchSpace
 
 #: Costs known without an evaluation, by name (``macs``, ``latency:pixel3``), for a list of architectures.
 KnownCosts = Callable[[Sequence[Architecture]], Mapping[str, Sequence[float]]]
@@ -23,9 +23,11 @@ _SCALING_SAMPLE = 256
 
 
 def space_costs(space: SearchSpace) -> KnownCosts:
-    """MACs and parameters from the space's analytic cost model."""
+    """MACs and parameters from the space's analytic cost model (none for a space that builds no networks)."""
 
     def costs(archs: Sequence[Architecture]) -> dict[str, list[float]]:
+        if not isinstance(space, NetworkSpace):
+            return {}
         counted = [space.cost(arch) for arch in archs]
         return {"macs": [c.macs for c in counted], "params": [c.params for c in counted]}
 

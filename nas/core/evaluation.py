@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from nas.core.errors import InvalidOptionError
 from nas.core.registry import Registry
-from nas.core.space import Architecture
+from nas.core.space import Architecture, SearchSpace
 
 #: Metrics a user maximizes when no direction is given; every other name (costs, latencies, losses) is minimized.
 MAXIMIZED_BY_DEFAULT = frozenset({"accuracy", "top1", "top5", "f1", "auc"})
@@ -80,6 +80,33 @@ class Objective:
         if self.bound is None:
             return True
         return value >= self.bound if self.direction is Direction.MAX else value <= self.bound
+
+
+class Unit(StrEnum):
+    """What a figure's number counts: accuracy as a fraction (0-1) or a percentage (0-100), a count of MACs or
+    parameters, milliseconds, or a score without a unit (a zero-cost proxy, say)."""
+
+    FRACTION = "fraction"
+    PERCENT = "percent"
+    MACS = "MACs"
+    PARAMS = "parameters"
+    MS = "ms"
+    SCORE = "score"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A metric or cost that an evaluator (or a space's cost model) declares it produces: its name, the direction
+    that is better, and its unit. An objective given without a direction takes the declared one.
+
+    Example:
+        >>> Figure("accuracy", Direction.MAX, Unit.FRACTION)
+        Figure(name='accuracy', direction=<Direction.MAX: 'max'>, unit=<Unit.FRACTION: 'fraction'>)
+    """
+
+    name: str
+    direction: Direction
+    unit: Unit = Unit.SCORE
 
 
 def figure_keys(name: str) -> tuple[str, ...]:
@@ -195,6 +222,40 @@ class EvalResult:
             if key in self.costs:
                 return float(self.costs[key])
         return math.nan
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The task's data as the config names it: a dataset name (``digits``, ``fashion-mnist``), an ``.npz`` file
+    or an image folder; where to find it; and options of its loading and split (``train_size``, ...)."""
+
+    name: str = "digits"
+    data_dir: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluatorContext:
+    """What the framework hands an evaluator besides its own options: the space, the data, the seed, threads per
+    worker, the device, the run's folder (where training keeps weights) and, on workers, the checkpoint that the
+    evaluator's `Prepares.prepare` step wrote.
+
+    Example:
+        >>> context = EvaluatorContext(nas.create_space("nb201"), seed=3)  # doctest: +SKIP
+    """
+
+    space: SearchSpace
+    data: DataSpec = field(default_factory=DataSpec)
+    seed: int = 0
+    threads: int = 1
+    device: str = "cpu"
+    run_dir: Path | None = None
+    checkpoint: Path | None = None
+
+    @property
+    def weights_dir(self) -> Path | None:
+        """Where an expensive evaluator keeps the weights it trains (none outside a run)."""
+        return None if self.run_dir is None else self.run_dir / "weights"
 
 
 class Evaluator(ABC):

@@ -137,44 +137,23 @@ class CellGraph:
 
 
 class SearchSpace(ABC):
-    """A family of networks for one task (input shape, number of classes).
+    """A family of architectures described by choices.
 
-    Subclasses set `name`, `version` and `description`, and implement `dimensions`, `build` and `cost`; `validate`
+    Subclasses set `version` and `description` (the registry sets `name`) and implement `dimensions`; `validate`
     extends the generic check when some combinations of choices are invalid. The generic `sample`, `mutate`,
     `neighbours` and `enumerate` work on the dimensions; `canonical` maps architectures that compute the same
-    function to one representative (identity by default).
-
-    Example:
-        >>> space = nas.create_space("nb201", input_shape=(3, 32, 32), num_classes=10)  # doctest: +SKIP
-        >>> arch = space.sample(np.random.default_rng(0))  # doctest: +SKIP
-        >>> space.cost(arch).macs == flop_count(space.build(arch)) // 2  # doctest: +SKIP
+    function to one representative (identity by default). A space whose architectures are networks this package
+    builds is a `NetworkSpace`; one known only through a table (searched with a table evaluator) is not.
     """
 
     name: ClassVar[str]
     version: ClassVar[str]
     description: ClassVar[str]
 
-    def __init__(self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10) -> None:
-        shape = tuple(input_shape)
-        if len(shape) != 3 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
-            raise InvalidOptionError(f"input_shape must be three positive integers (C, H, W); got {input_shape!r}")
-        if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise InvalidOptionError(f"num_classes must be a positive integer; got {num_classes!r}")
-        self.input_shape: tuple[int, int, int] = tuple(int(s) for s in shape)  # type: ignore[assignment]
-        self.num_classes = int(num_classes)
-
     # -- what a space must say ---------------------------------------------------------------------------------
     @abstractmethod
     def dimensions(self) -> tuple[Choice, ...]:
         """The choices that make up an architecture, in a fixed order."""
-
-    @abstractmethod
-    def build(self, arch: Architecture) -> Any:
-        """A fresh `torch.nn.Module` for ``arch`` (validated first)."""
-
-    @abstractmethod
-    def cost(self, arch: Architecture) -> Cost:
-        """MACs and parameters of ``arch`` for one input of `input_shape`, from the description alone."""
 
     # -- generic behaviour over the dimensions -------------------------------------------------------------------
     def arch(self, choices: Mapping[str, Any]) -> Architecture:
@@ -265,6 +244,45 @@ class SearchSpace(ABC):
     def _dimension_index(self) -> dict[str, Choice]:
         """Dimensions by name (a space's dimensions are fixed once it is created)."""
         return {d.name: d for d in self.dimensions()}
+
+
+class NetworkSpace(SearchSpace):
+    """A search space whose architectures are networks for one task (input shape, number of classes), with an
+    analytic cost: what training, supernets, proxies, latency and exports need.
+
+    Subclasses implement `build` and `cost` besides `dimensions`.
+
+    Example:
+        >>> space = nas.create_space("nb201", input_shape=(3, 32, 32), num_classes=10)  # doctest: +SKIP
+        >>> arch = space.sample(np.random.default_rng(0))  # doctest: +SKIP
+        >>> space.cost(arch).macs == flop_count(space.build(arch)) // 2  # doctest: +SKIP
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10) -> None:
+        shape = tuple(input_shape)
+        if len(shape) != 3 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
+            raise InvalidOptionError(f"input_shape must be three positive integers (C, H, W); got {input_shape!r}")
+        if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+            raise InvalidOptionError(f"num_classes must be a positive integer; got {num_classes!r}")
+        self.input_shape: tuple[int, int, int] = tuple(int(s) for s in shape)  # type: ignore[assignment]
+        self.num_classes = int(num_classes)
+
+    @abstractmethod
+    def build(self, arch: Architecture) -> Any:
+        """A fresh `torch.nn.Module` for ``arch`` (validated first)."""
+
+    @abstractmethod
+    def cost(self, arch: Architecture) -> Cost:
+        """MACs and parameters of ``arch`` for one input of `input_shape`, from the description alone."""
+
+
+def network_space(space: SearchSpace, what: str) -> NetworkSpace:
+    """``space`` itself when it builds networks; else `InvalidOptionError` saying that ``what`` needs networks."""
+    if not isinstance(space, NetworkSpace):
+        raise InvalidOptionError(
+            f"{what} needs a space of networks, and space {space.name!r} builds none (it is searched through a table)"
+        )
+    return space
 
 
 SPACES: Registry[SearchSpace] = Registry("search space", "nas.spaces")

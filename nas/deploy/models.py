@@ -21,7 +21,7 @@ from nas.analysis.ranking import agreement
 from nas.core.errors import InvalidOptionError, MissingDataError, NASError
 from nas.core.evaluation import EvalResult, Provenance
 from nas.core.preprocessing import DataRecord
-from nas.core.space import SearchSpace, create_space
+from nas.core.space import NetworkSpace, create_space, network_space
 from nas.deploy.export import FORMATS, export_model
 from nas.search.config import ExperimentConfig, Named
 from nas.search.experiment import PREPARE_DIR, evaluator_options
@@ -31,9 +31,9 @@ from nas.search.runners import EvaluatorSpec
 VERIFY_FILE = "verify.json"
 
 
-def run_space(run: Run) -> SearchSpace:
-    """The search space of a run, as its config creates it."""
-    return create_space(_config(run).space.name, **_config(run).space.options)
+def run_space(run: Run) -> NetworkSpace:
+    """The search space of a run, as its config creates it: a space of networks (export and verify build them)."""
+    return network_space(create_space(_config(run).space.name, **_config(run).space.options), "exporting a run")
 
 
 def trainer(run: Run, workdir: Path, **options: Any) -> EvaluatorSpec:

@@ -22,7 +22,7 @@ import yaml
 from nas.core.errors import InvalidArchitectureError, InvalidOptionError, StoreError
 from nas.core.evaluation import EVALUATORS, EvalResult, Evaluator, Objective, figure_keys
 from nas.core.registry import options_of
-from nas.core.space import Architecture, SearchSpace, create_space
+from nas.core.space import Architecture, NetworkSpace, SearchSpace, create_space
 from nas.search.config import ExperimentConfig
 from nas.search.lease import RunLease
 from nas.search.progress import SearchProgress
@@ -85,7 +85,7 @@ class Experiment:
             self.config.strategy.name, space=self.space, objectives=self.objectives, seed=self.config.seed, **options
         )
         strategy: Strategy = Deduplicated(inner)
-        known = set(self.space.cost(self.space.sample(0)).to_dict())
+        known = set(self.space.cost(self.space.sample(0)).to_dict()) if isinstance(self.space, NetworkSpace) else set()
         bounded = [o for o in self.objectives if o.bound is not None and o.name in known]
         return Constrained(strategy, bounded) if bounded else strategy
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from nas.core.errors import InvalidOptionError
 from nas.core.evaluation import EvalResult, Objective, Provenance
-from nas.core.space import Architecture
+from nas.core.space import Architecture, NetworkSpace
 from nas.search.strategies._base import Strategy
 
 
@@ -134,7 +134,12 @@ class Constrained(_Screened):
         if not constraints or unbounded:
             raise InvalidOptionError(f"constraints need bounds such as macs<=20e6; got none for {unbounded or 'all'}")
         self.constraints = tuple(constraints)
-        self.cost_fn = cost_fn or (lambda arch: self.space.cost(arch).to_dict())
+        if cost_fn is None:
+            space = self.space
+            if not isinstance(space, NetworkSpace):
+                raise InvalidOptionError(f"space {space.name!r} has no analytic cost: give the constraints' cost_fn")
+            cost_fn = lambda arch: space.cost(arch).to_dict()  # noqa: E731
+        self.cost_fn = cost_fn
 
     def _admit(self, arch: Architecture) -> bool:
         costs = self.cost_fn(arch)
