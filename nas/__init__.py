@@ -28,9 +28,11 @@ if TYPE_CHECKING:
         MissingDataError,
         MissingExtraError,
         NASError,
+        PluginError,
         RunLockedError,
         StoreError,
         UnknownNameError,
+        WorkerSetupError,
     )
     from nas.core.evaluation import (
         EVALUATORS,
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
         register_evaluator,
     )
     from nas.core.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
+    from nas.core.plugins import load_plugins
     from nas.core.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
     from nas.core.preprocessing import DataRecord, Preprocessing
     from nas.core.registry import Registry
@@ -116,6 +119,7 @@ _MODULES: dict[str, str] = {
     "OptunaStrategy": "nas.search.strategies",
     "PREDICTORS": "nas.core.predictors",
     "ParetoFront": "nas.core.pareto",
+    "PluginError": "nas.core.errors",
     "Prediction": "nas.core.predictors",
     "Predictor": "nas.core.predictors",
     "PredictorGuided": "nas.search.strategies",
@@ -139,6 +143,7 @@ _MODULES: dict[str, str] = {
     "StoreError": "nas.core.errors",
     "Strategy": "nas.search.strategies",
     "UnknownNameError": "nas.core.errors",
+    "WorkerSetupError": "nas.core.errors",
     "agreement": "nas.analysis.ranking",
     "check_onnx": "nas.deploy.export",
     "check_torchscript": "nas.deploy.export",
@@ -154,6 +159,7 @@ _MODULES: dict[str, str] = {
     "hypervolume": "nas.core.pareto",
     "list_spaces": "nas.core.space",
     "load_config": "nas.search.config",
+    "load_plugins": "nas.core.plugins",
     "load_run": "nas.search.run",
     "measure_latency": "nas.deploy.latency",
     "non_dominated_sort": "nas.core.pareto",
@@ -204,6 +210,7 @@ __all__ = [
     "Objective",
     "OptunaStrategy",
     "ParetoFront",
+    "PluginError",
     "Prediction",
     "Predictor",
     "PredictorGuided",
@@ -225,6 +232,7 @@ __all__ = [
     "StoreError",
     "Strategy",
     "UnknownNameError",
+    "WorkerSetupError",
     "agreement",
     "check_onnx",
     "check_torchscript",
@@ -240,6 +248,7 @@ __all__ = [
     "hypervolume",
     "list_spaces",
     "load_config",
+    "load_plugins",
     "load_run",
     "measure_latency",
     "non_dominated_sort",
