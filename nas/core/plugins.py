@@ -105,7 +105,7 @@ def environment_plugins() -> list[Plugin]:
 _LOADED: dict[str, str] = {}
 
 
-def load_plugins(plugins: Iterable[Plugin | str], source: str = FROM_OPTION) -> list[str]:
+def load_plugins(plugins: Iterable[Plugin | str], source: str = "nas.load_plugins") -> list[str]:
     """Import each plugin not imported yet, in order; the targets (module names, absolute file paths), without
     duplicates. A text entry is parsed as given in ``source``.
 
@@ -122,11 +122,6 @@ def load_plugins(plugins: Iterable[Plugin | str], source: str = FROM_OPTION) -> 
         if plugin.target not in targets:
             targets.append(plugin.target)
     return targets
-
-
-def loaded_plugins() -> list[str]:
-    """The plugins this process imported, in order (module names, absolute file paths)."""
-    return list(_LOADED)
 
 
 def _import(plugin: Plugin) -> None:
@@ -230,7 +225,6 @@ __all__ = [
     "environment_plugins",
     "load_plugins",
     "load_worker_plugins",
-    "loaded_plugins",
     "parse_plugins",
     "worker_modules",
 ]
