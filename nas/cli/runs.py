@@ -1,4 +1,8 @@
-"""The ``nas`` commands of a user's day: ``search``, ``query``, ``export``, ``report`` and ``verify`` a run."""
+"""The ``nas`` commands of a user's day: ``search``, ``query``, ``export``, ``report`` and ``verify`` a run.
+
+Each command imports what it needs when it runs (the store, the search, export and torch, the report), so that
+``nas --help`` and a config refused by `load_config` start without them.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,21 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from nas.analysis.report import write_report
 from nas.core.errors import InvalidOptionError
 from nas.core.evaluation import Status, figure_keys
-from nas.deploy.export import FORMATS
-from nas.deploy.models import export_run, verify_run
+from nas.search.config import EXPORT_FORMATS as FORMATS
 from nas.search.config import load_config
-from nas.search.experiment import run_search
-from nas.search.run import Run, load_run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nas.search.run import Run
 
 console = Console()
 err_console = Console(stderr=True)
@@ -72,9 +76,14 @@ def search_command(
     if any(budget.values()):
         overrides["budget"] = {key: value for key, value in budget.items() if value}
     config = load_config(config_path, **overrides)
+    from nas.search.experiment import run_search
+
     start = time.perf_counter()
 
     def finish(run: Run) -> None:  # while the search still holds the run: nobody else writes it meanwhile
+        from nas.analysis.report import write_report
+        from nas.deploy.models import export_run
+
         frame = run.to_dataframe()
         _print_summary(run, frame, time.perf_counter() - start)
         front = run.pareto()
@@ -124,6 +133,8 @@ def _run_argument(func: Any) -> Any:
 def _open(run_dir: Path | None, storage: str | None, name: str | None) -> Run:
     if run_dir is None and storage is None:
         raise click.UsageError("give a run directory or --storage URL")
+    from nas.search.run import load_run
+
     return load_run(run_dir, storage=storage, name=name)
 
 
@@ -243,6 +254,9 @@ def export_command(
     """Export architectures of a run (ARCH_ID... or --best): architecture JSON, weights, TorchScript, ONNX, model
     card. The weights are those the search trained or inherited from its supernet, else the architecture is trained
     as the config says."""
+    from nas.deploy.models import export_run
+    from nas.search.run import load_run
+
     run = load_run(run_dir)
     ids = list(arch_ids)
     if best:
@@ -264,6 +278,9 @@ def export_command(
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Output folder (default: RUN_DIR/report).")
 def report_command(run_dir: Path, out: Path | None) -> None:
     """Write a run's report: an HTML page (works offline) with Pareto plots, the front and the progress, and PNGs."""
+    from nas.analysis.report import write_report
+    from nas.search.run import load_run
+
     run = load_run(run_dir)
     page = write_report(run.to_dataframe(), run.objectives, out or run_dir / REPORT_DIR, title=run.store.name)
     console.print(str(page))
@@ -277,6 +294,9 @@ def report_command(run_dir: Path, out: Path | None) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random sample.")
 def verify_command(run_dir: Path, sample: int, top: int, epochs: int | None, seed: int) -> None:
     """Retrain found architectures with the train evaluator and report how well the search's evaluator ranked them."""
+    from nas.deploy.models import verify_run
+    from nas.search.run import load_run
+
     run = load_run(run_dir)
     report = verify_run(run, sample, top, seed=seed, **({"epochs": epochs} if epochs else {}))
     table = Table("arch_id", f"search {report['objective']}", "trained accuracy", title="retrained architectures")
