@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Hashable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -80,6 +81,9 @@ def _check_options(options: Mapping[str, Any], accepted: list[str], what: str, n
             f"unknown option{s} {', '.join(unknown)} for {what}; valid options: {', '.join(accepted)}{note}"
         )
 
+
+#: The validation context that checks the components' names but not their options, which needs their classes.
+NAMES_ONLY: Mapping[str, Any] = MappingProxyType({"check_options": False})
 
 #: The config's components: their registry, and the options the rest of the config gives them.
 _COMPONENTS: dict[str, tuple[Registry[Any], tuple[str, ...]]] = {
@@ -216,6 +220,8 @@ class ExperimentConfig(_Section):
         """A registered name, with options its class takes: checked now, though it is created once the run exists."""
         registry, from_config = _COMPONENTS[str(info.field_name)]
         try:
+            if info.context == NAMES_ONLY and value.name in registry.names():
+                return value
             accepted = [o for o in options_of(registry.get(value.name)) if o not in from_config]
         except UnknownNameError as error:
             raise ValueError(str(error)) from None
@@ -256,10 +262,14 @@ class ExperimentConfig(_Section):
         return parsed
 
 
-def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+def load_config(path: str | Path, *, check_options: bool = True, **overrides: Any) -> ExperimentConfig:
     """Read and validate an experiment config (or a run's ``config.yaml``); ``overrides`` replace top-level keys
     (e.g. ``seed=3``), or keys of a section when given as a mapping (``budget={"evaluations": 10}`` keeps the wall
     time).
+
+    The structure and the types are checked first, with the components' names, then the components' options, which
+    needs their classes (a space's module imports torch): a config with a typo is refused without importing them.
+    ``check_options=False`` skips the options (`load_run`: a run's config was checked when its search began).
 
     Raises:
         MissingDataError: the file cannot be read, is not UTF-8 text or is not YAML.
@@ -282,8 +292,10 @@ def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
         raise MissingDataError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
     if not isinstance(data, dict):
         raise InvalidOptionError(f"{path}: expected a mapping of keys such as name, space, evaluator, objectives")
+    merged = _merged(data, overrides)
     try:
-        return ExperimentConfig.model_validate(_merged(data, overrides))
+        config = ExperimentConfig.model_validate(merged, context=NAMES_ONLY)
+        return ExperimentConfig.model_validate(merged) if check_options else config
     except ValidationError as error:
         raise InvalidOptionError(f"{path}: " + "; ".join(_describe(e) for e in error.errors())) from None
 
