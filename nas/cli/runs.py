@@ -1,4 +1,8 @@
-"""The ``nas`` commands of a user's day: ``search``, ``query``, ``export``, ``report`` and ``verify`` a run."""
+"""The ``nas`` commands of a user's day: ``search``, ``query``, ``export``, ``report`` and ``verify`` a run.
+
+Each command imports what it needs when it runs (the store, the search, export and torch, the report), so that
+``nas --help`` and a config refused by `load_config` start without them.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,22 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from nas.analysis.report import write_report
 from nas.core.errors import InvalidOptionError
 from nas.core.evaluation import Status, figure_keys
 from nas.core.plugins import FROM_OPTION, load_plugins, parse_plugins
-from nas.deploy.export import FORMATS
-from nas.deploy.models import export_run, verify_run
+from nas.search.config import EXPORT_FORMATS as FORMATS
 from nas.search.config import config_plugins, load_config, read_document
-from nas.search.experiment import run_search
-from nas.search.run import CONFIG_FILE, Run, load_run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nas.search.run import Run
 
 console = Console()
 err_console = Console(stderr=True)
@@ -94,12 +98,19 @@ def search_command(
         overrides["budget"] = {key: value for key, value in budget.items() if value}
     given = [*parse_plugins((ctx.obj or {}).get("plugins", ()), FROM_OPTION), *parse_plugins(plugins, FROM_OPTION)]
     if resume:  # the run's own plugins first: the config's components may come from them
+        from nas.search.run import CONFIG_FILE
+
         stored = out / str(name or read_document(config_path).get("name", "")) / CONFIG_FILE
         given = [*(config_plugins(stored) if stored.is_file() else []), *given]
     config = load_config(config_path, plugins=given, **overrides)
+    from nas.search.experiment import run_search
+
     start = time.perf_counter()
 
     def finish(run: Run) -> None:  # while the search still holds the run: nobody else writes it meanwhile
+        from nas.analysis.report import write_report
+        from nas.deploy.models import export_run
+
         frame = run.to_dataframe()
         _print_summary(run, frame, time.perf_counter() - start)
         front = run.pareto()
@@ -149,6 +160,8 @@ def _run_argument(func: Any) -> Any:
 def _open(run_dir: Path | None, storage: str | None, name: str | None) -> Run:
     if run_dir is None and storage is None:
         raise click.UsageError("give a run directory or --storage URL")
+    from nas.search.run import load_run
+
     return load_run(run_dir, storage=storage, name=name)
 
 
@@ -274,6 +287,9 @@ def export_command(
     card. The weights are those the search trained or inherited from its supernet, else the architecture is trained
     as the config says."""
     _import_plugins(plugins)
+    from nas.deploy.models import export_run
+    from nas.search.run import load_run
+
     run = load_run(run_dir)
     ids = list(arch_ids)
     if best:
@@ -297,6 +313,9 @@ def export_command(
 def report_command(run_dir: Path, out: Path | None, plugins: tuple[str, ...]) -> None:
     """Write a run's report: an HTML page (works offline) with Pareto plots, the front and the progress, and PNGs."""
     _import_plugins(plugins)
+    from nas.analysis.report import write_report
+    from nas.search.run import load_run
+
     run = load_run(run_dir)
     page = write_report(run.to_dataframe(), run.objectives, out or run_dir / REPORT_DIR, title=run.store.name)
     console.print(str(page))
@@ -314,6 +333,9 @@ def verify_command(
 ) -> None:
     """Retrain found architectures with the train evaluator and report how well the search's evaluator ranked them."""
     _import_plugins(plugins)
+    from nas.deploy.models import verify_run
+    from nas.search.run import load_run
+
     run = load_run(run_dir)
     report = verify_run(run, sample, top, seed=seed, **({"epochs": epochs} if epochs else {}))
     table = Table("arch_id", f"search {report['objective']}", "trained accuracy", title="retrained architectures")

@@ -27,6 +27,7 @@ import math
 import re
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -85,6 +86,9 @@ def _check_options(options: Mapping[str, Any], accepted: list[str], what: str, n
             f"unknown option{s} {', '.join(unknown)} for {what}; valid options: {', '.join(accepted)}{note}"
         )
 
+
+#: The validation context that checks the components' names but not their options, which needs their classes.
+NAMES_ONLY: Mapping[str, Any] = MappingProxyType({"check_options": False})
 
 #: The config's components: their registry, and the options the rest of the config gives them.
 _COMPONENTS: dict[str, tuple[Registry[Any], tuple[str, ...]]] = {
@@ -232,6 +236,8 @@ class ExperimentConfig(_Section):
         """A registered name, with options its class takes: checked now, though it is created once the run exists."""
         registry, from_config = _COMPONENTS[str(info.field_name)]
         try:
+            if info.context == NAMES_ONLY and value.name in registry.names():
+                return value
             accepted = [o for o in options_of(registry.get(value.name)) if o not in from_config]
         except UnknownNameError as error:
             raise ValueError(str(error)) from None
@@ -272,13 +278,18 @@ class ExperimentConfig(_Section):
         return parsed
 
 
-def load_config(path: str | Path, *, plugins: Sequence[str | Plugin] = (), **overrides: Any) -> ExperimentConfig:
+def load_config(
+    path: str | Path, *, plugins: Sequence[str | Plugin] = (), check_options: bool = True, **overrides: Any
+) -> ExperimentConfig:
     """Read and validate an experiment config (or a run's ``config.yaml``); ``overrides`` replace top-level keys
     (e.g. ``seed=3``), or keys of a section when given as a mapping (``budget={"evaluations": 10}`` keeps the wall
     time).
 
     The config's ``plugins``, those of ``NAS_PLUGINS`` and ``plugins`` (text entries as given with ``--plugin``)
-    are imported first, in this order, and the config holds all of them.
+    are imported first, in this order, and the config holds all of them. Then the structure and the types are
+    checked, with the components' names, then the components' options, which needs their classes (a space's module
+    imports torch): a config with a typo is refused without importing them. ``check_options=False`` skips the
+    options (`load_run`: a run's config was checked when its search began).
 
     Raises:
         MissingDataError: the file cannot be read, is not UTF-8 text or is not YAML.
@@ -294,8 +305,10 @@ def load_config(path: str | Path, *, plugins: Sequence[str | Plugin] = (), **ove
     targets = load_plugins([*own, *environment_plugins(), *given])
     if targets and not malformed:
         data = {**data, "plugins": targets}
+    merged = _merged(data, overrides)
     try:
-        return ExperimentConfig.model_validate(_merged(data, overrides))
+        config = ExperimentConfig.model_validate(merged, context=NAMES_ONLY)
+        return ExperimentConfig.model_validate(merged) if check_options else config
     except ValidationError as error:
         raise InvalidOptionError(f"{path}: " + "; ".join(_describe(e) for e in error.errors())) from None
 
