@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         Unit,
         create_evaluator,
         register_evaluator,
+        resolve_objectives,
     )
     from nas.core.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
     from nas.core.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
@@ -180,6 +181,7 @@ _MODULES: dict[str, str] = {
     "register_predictor": "nas.core.predictors",
     "register_space": "nas.core.space",
     "register_strategy": "nas.search.strategies",
+    "resolve_objectives": "nas.core.evaluation",
     "run_search": "nas.search.experiment",
     "space_costs": "nas.core.encodings",
     "verify_run": "nas.deploy.models",
@@ -276,6 +278,7 @@ __all__ = [
     "register_predictor",
     "register_space",
     "register_strategy",
+    "resolve_objectives",
     "run_search",
     "space_costs",
     "verify_run",

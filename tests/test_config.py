@@ -36,9 +36,9 @@ def test_a_minimal_config_gets_the_documented_defaults(tmp_path):
     config = nas.load_config(write(tmp_path, MINIMAL))
     assert config.name == "quickstart" and config.seed == 0
     assert config.evaluator.options == {"epochs": 1, "fraction": 0.25}
-    assert config.objectives == [
-        nas.Objective("accuracy", nas.Direction.MAX),
-        nas.Objective("macs", nas.Direction.MIN, 20e6),
+    assert config.objectives == [  # a direction not given is the evaluator's declared one, once wired
+        nas.Objective("accuracy"),
+        nas.Objective("macs", None, 20e6),
         nas.Objective("loss", nas.Direction.MIN),
     ]
     assert config.dataset.name == "digits" and config.storage.url is None
@@ -221,7 +221,7 @@ def test_a_postgresql_url_with_its_driver_is_accepted(tmp_path):
 
 def test_a_bound_in_mapping_form_is_a_number_also_in_exponent_notation(tmp_path):
     config = nas.load_config(write(tmp_path, changed("objectives: [accuracy, {name: macs, bound: 20e6}]")))
-    assert config.objectives[1] == nas.Objective("macs", nas.Direction.MIN, 20e6)
+    assert config.objectives[1] == nas.Objective("macs", None, 20e6)
     assert isinstance(config.objectives[1].bound, float)
 
 

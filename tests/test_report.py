@@ -21,7 +21,7 @@ from nas.search.store import ResultStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXTERNAL = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
-ACCURACY, LATENCY = nas.Objective.parse("accuracy"), nas.Objective.parse("latency:pixel3")
+ACCURACY, LATENCY = nas.Objective.parse("max:accuracy"), nas.Objective.parse("min:latency:pixel3")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_the_front_holds_the_highest_fidelity_only(data_dir, tmp_path):
 
 
 def test_a_bound_is_drawn_and_the_front_marks_who_meets_it(results, tmp_path):
-    macs = nas.Objective.parse(f"macs<={results['macs'].median()}")
+    macs = nas.Objective.parse(f"min:macs<={results['macs'].median()}")
     page = write_report(results, [ACCURACY, macs], tmp_path, title="bounded").read_text(encoding="utf-8")
     front = _expected_front(results, [ACCURACY, macs], ["accuracy", "macs"])
     assert _front_rows(page) == front.sort_values("accuracy", ascending=False, kind="stable")["arch_id"].tolist()

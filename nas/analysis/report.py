@@ -170,7 +170,7 @@ def _prepare(results: pd.DataFrame, objectives: Sequence[Objective]) -> _Run:
     usable = ok & np.isfinite(values).all(axis=1)
     on_front = np.zeros(len(frame), dtype=bool)
     if usable.any():
-        on_front[usable] = pareto_mask(values[usable], [o.direction for o in objectives])
+        on_front[usable] = pareto_mask(values[usable], [o.resolved for o in objectives])
     return _Run(frame, columns, values, ok, usable, on_front)
 
 
@@ -195,7 +195,7 @@ def _best_so_far(run: _Run, objective: Objective, column: int) -> np.ndarray:
 def _hypervolume_so_far(run: _Run, objectives: Sequence[Objective], reference: np.ndarray) -> np.ndarray:
     """Per evaluation, the hypervolume of the front of the usable evaluations up to it; the front is kept
     incrementally, so the volume is recomputed only when an evaluation joins it."""
-    directions = [o.direction for o in objectives]
+    directions = [o.resolved for o in objectives]
     front = np.empty((0, len(objectives)))
     volume, volumes = 0.0, np.zeros(len(run.frame))
     for i in range(len(run.frame)):
@@ -495,7 +495,7 @@ def _progress_html(
             else "given"
         )
         point = ", ".join(f"{o.name} = {_fmt(v)}" for o, v in zip(objectives, reference.tolist(), strict=True))
-        final = hypervolume(run.values[run.usable], reference, [o.direction for o in objectives])
+        final = hypervolume(run.values[run.usable], reference, [o.resolved for o in objectives])
         parts.append(
             f'<p id="reference" data-derived="{str(derived).lower()}">Hypervolume reference point ({_esc(how)}): '
             f"{_esc(point)}. Final hypervolume: "
