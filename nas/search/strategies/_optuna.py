@@ -101,7 +101,7 @@ class OptunaStrategy(Strategy):
             sampler's seed is drawn from the strategy's generator.
 
     Example:
-        >>> objectives = [Objective.parse("accuracy"), Objective.parse("macs")]  # doctest: +SKIP
+        >>> objectives = [Objective.parse("max:accuracy"), Objective.parse("min:macs")]  # doctest: +SKIP
         >>> strategy = OptunaStrategy(space, objectives, seed=0, sampler="nsga2")  # doctest: +SKIP
     """
 
