@@ -167,3 +167,11 @@ def test_the_plots_render_in_headless_chromium(results, tmp_path):
     assert rendered == ["plot-pareto-latency_pixel3", "plot-progress-best", "plot-progress-hypervolume"]
     assert dom.count('class="main-svg"') >= 2 * len(rendered) and "scatterlayer" in dom
     assert dom.count('class="point"') == int((results["status"] == "ok").sum())  # every ok evaluation drawn
+
+
+def test_the_figures_units_label_the_objectives_the_axes_and_the_front(results, tmp_path):
+    units = {"accuracy": nas.Unit.PERCENT, "latency_ms:pixel3": nas.Unit.MS}
+    page = write_report(results, [ACCURACY, LATENCY], tmp_path, title="units", units=units).read_text()
+    assert "<code>accuracy</code> [%]: maximized" in page and "<code>latency:pixel3</code> [ms]: minimized" in page
+    assert "<th>accuracy [%]</th><th>latency:pixel3 [ms]</th><th>macs</th>" in page  # macs: no unit was declared
+    assert "accuracy [%] (higher is better)" in page and "latency:pixel3 [ms] (lower is better)" in page

@@ -199,7 +199,9 @@ class StorageConfig(_Section):
 
 
 class ExportConfig(_Section):
-    """What the search exports at the end: the ``top`` architectures of the front, in these formats."""
+    """What the search exports at the end: the ``top`` architectures of the front, in these formats. Without
+    ``top``: the best one, but none for a space that builds no networks or an evaluator that looks results up in a
+    table (`nas.search.experiment.default_exports`)."""
 
     formats: list[ExportFormat] = Field(default_factory=lambda: list(EXPORT_FORMATS))
     top: Annotated[int, Field(ge=0)] = 1

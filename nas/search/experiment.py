@@ -19,11 +19,11 @@ from typing import Any
 
 import yaml
 
-from nas.core.capabilities import KnowsCosts
+from nas.core.capabilities import KnowsCosts, TabularLookup
 from nas.core.errors import InvalidArchitectureError, InvalidOptionError, StoreError
 from nas.core.evaluation import EVALUATORS, EvalResult, Evaluator, Figure, Objective, resolve_objectives
 from nas.core.registry import options_of
-from nas.core.space import Architecture, NetworkSpace, SearchSpace, create_space
+from nas.core.space import SPACES, Architecture, NetworkSpace, SearchSpace, create_space
 from nas.search.config import ExperimentConfig
 from nas.search.lease import RunLease
 from nas.search.progress import SearchProgress
@@ -61,8 +61,14 @@ class Experiment:
         evaluator = spec.create()
         figures = evaluator.figures()
         objectives = resolve_objectives(config.objectives, figures, f"evaluator {config.evaluator.name!r}")
-        config = config.model_copy(update={"objectives": list(objectives)})
-        return cls(config, getattr(evaluator, "space", space), spec, evaluator, figures)
+        update: dict[str, Any] = {"objectives": list(objectives)}
+        if "top" not in config.export.model_fields_set:
+            update["export"] = config.export.model_copy(update={"top": default_exports(config)[0]})
+        elif config.export.top and not isinstance(space, NetworkSpace):
+            raise InvalidOptionError(
+                f"export.top: space {space.name!r} builds no networks, so none can be exported; set export: {{top: 0}}"
+            )
+        return cls(config.model_copy(update=update), getattr(evaluator, "space", space), spec, evaluator, figures)
 
     def prepare(self, workdir: Path) -> None:
         """Let the evaluator build its shared state (a trained supernet, ...) under ``workdir``; workers then load
@@ -89,6 +95,20 @@ class Experiment:
         known = set(self.space.cost(self.space.sample(0)).to_dict()) if isinstance(self.space, NetworkSpace) else set()
         bounded = [o for o in self.objectives if o.bound is not None and o.name in known]
         return Constrained(strategy, bounded) if bounded else strategy
+
+
+def default_exports(config: ExperimentConfig) -> tuple[int, str]:
+    """How many architectures of the front a search exports when ``export.top`` is not given: 1; none, with the
+    reason, for a space that builds no networks, or an evaluator that looks results up in a table (they have no
+    weights, and training one needs the task's data)."""
+    if not issubclass(SPACES.get(config.space.name), NetworkSpace):
+        return 0, f"space {config.space.name!r} builds no networks"
+    if issubclass(EVALUATORS.get(config.evaluator.name), TabularLookup):
+        return 0, (
+            f"the {config.evaluator.name} evaluator looked the results up, so they have no weights; export with "
+            "`nas export RUN --best` (trained on the config's dataset) or with --untrained"
+        )
+    return 1, ""
 
 
 def evaluator_options(config: ExperimentConfig, space: SearchSpace, run_dir: Path) -> dict[str, Any]:
