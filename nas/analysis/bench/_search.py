@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,9 +31,10 @@ from nas.core.errors import InvalidOptionError
 from nas.core.evaluation import Evaluator, Objective, create_evaluator, figure_keys, resolve_objectives
 from nas.core.pareto import hypervolume, normalize, pareto_mask
 from nas.core.space import Architecture, SearchSpace
-from nas.search.config import ExperimentConfig
-from nas.search.experiment import Experiment, absolute_paths
 from nas.search.strategies import STRATEGIES, Deduplicated, Strategy, create_strategy
+
+if TYPE_CHECKING:
+    from nas.search.config import ExperimentConfig
 
 #: Optuna's samplers run through the bridge as baselines, under these names.
 OPTUNA_BASELINES = {"optuna-tpe": "tpe", "optuna-nsga2": "nsga2", "optuna-motpe": "motpe"}
@@ -182,6 +183,8 @@ def bench_config(
 ) -> list[dict[str, Any]]:
     """`bench_problem` on the space, table evaluator and objectives of an experiment config: its own strategy (with
     its options) unless ``strategy`` names another (or ``all``), for its budget of evaluations unless ``budget``."""
+    from nas.search.experiment import Experiment, absolute_paths  # the search's wiring: only for a config
+
     budget = budget or config.budget.evaluations
     if budget is None:
         raise InvalidOptionError(f"config {config.name!r} gives no budget.evaluations: give the benchmark a budget")
