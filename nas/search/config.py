@@ -11,6 +11,10 @@ Example (``experiments/quickstart.yaml``)::
     strategy: {name: predictor}
     budget: {evaluations: 40, wall_time_s: 300}
 
+``plugins:`` lists modules (``mypkg.nas_plugin``) or Python files (``./my_eval.py``, relative to the current
+directory) that register components of the user's own: they are imported before the components are looked up (see
+`nas.core.plugins`), and a validated config holds them with files as absolute paths.
+
 An error names the path of the bad key, what was given and what is accepted, e.g.
 ``quickstart.yaml: budget.evaluations: got 0; must be a positive integer``. Types are strict: ``3`` is an
 integer, ``"3"`` and ``true`` are not (a float option takes an integer too). Duplicate keys, alias bombs and other
@@ -21,8 +25,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -40,6 +45,7 @@ from pydantic import (
 
 from nas.core.errors import InvalidOptionError, MissingDataError, UnknownNameError
 from nas.core.evaluation import EVALUATORS, Objective, figure_keys
+from nas.core.plugins import FROM_CONFIG, FROM_OPTION, Plugin, environment_plugins, load_plugins, parse_plugins
 from nas.core.registry import Registry, options_of
 from nas.core.space import SPACES
 from nas.search.runners import LOCAL
@@ -108,6 +114,9 @@ def _check_options(options: Mapping[str, Any], accepted: list[str], what: str, n
             f"unknown option{s} {', '.join(unknown)} for {what}; valid options: {', '.join(accepted)}{note}"
         )
 
+
+#: The validation context that checks the components' names but not their options, which needs their classes.
+NAMES_ONLY: Mapping[str, Any] = MappingProxyType({"check_options": False})
 
 #: The config's components: their registry, and the options the rest of the config gives them.
 _COMPONENTS: dict[str, tuple[Registry[Any], tuple[str, ...]]] = {
@@ -221,6 +230,17 @@ class ExperimentConfig(_Section):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    #: Imported before the other keys are checked (see `_import_plugins`).
+    plugins: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_plugins(cls, data: Any) -> Any:
+        """Import the config's plugins before its components are looked up; a file's path becomes absolute (a
+        ``plugins`` that is no list of text is left to its field's check)."""
+        if isinstance(data, dict) and _entries(data.get("plugins")):
+            data = {**data, "plugins": load_plugins(parse_plugins(data["plugins"], FROM_CONFIG))}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -246,6 +266,8 @@ class ExperimentConfig(_Section):
         """A registered name, with options its class takes: checked now, though it is created once the run exists."""
         registry, from_config = _COMPONENTS[str(info.field_name)]
         try:
+            if info.context == NAMES_ONLY and value.name in registry.names():
+                return value
             accepted = [o for o in options_of(registry.get(value.name)) if o not in from_config]
         except UnknownNameError as error:
             raise ValueError(str(error)) from None
@@ -286,17 +308,62 @@ class ExperimentConfig(_Section):
         return parsed
 
 
-def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+def load_config(
+    path: str | Path, *, plugins: Sequence[str | Plugin] = (), check_options: bool = True, **overrides: Any
+) -> ExperimentConfig:
     """Read and validate an experiment config (or a run's ``config.yaml``); ``overrides`` replace top-level keys
     (e.g. ``seed=3``), or keys of a section when given as a mapping (``budget={"evaluations": 10}`` keeps the wall
     time).
+
+    The config's ``plugins``, those of ``NAS_PLUGINS`` and ``plugins`` (text entries as given with ``--plugin``)
+    are imported first, in this order, and the config holds all of them. Then the structure and the types are
+    checked, with the components' names, then the components' options, which needs their classes (a space's module
+    imports torch): a config with a typo is refused without importing them. ``check_options=False`` skips the
+    options (`load_run`: a run's config was checked when its search began).
 
     Raises:
         MissingDataError: the file cannot be read, is not UTF-8 text or is not YAML.
         InvalidOptionError: a key is unknown, given twice or a value is invalid; the message names each bad key's
             path.
+        PluginError: a plugin cannot be imported.
     """
     path = Path(path)
+    data = read_document(path)
+    malformed = "plugins" in data and not _entries(data["plugins"])  # left to the plugins field's check
+    own = [] if malformed else parse_plugins(data.get("plugins", []), f"plugins: in {path}")
+    given = [p if isinstance(p, Plugin) else Plugin.parse(p, FROM_OPTION) for p in plugins]
+    targets = load_plugins([*own, *environment_plugins(), *given])
+    if targets and not malformed:
+        data = {**data, "plugins": targets}
+    merged = _merged(data, overrides)
+    try:
+        config = ExperimentConfig.model_validate(merged, context=NAMES_ONLY)
+        return ExperimentConfig.model_validate(merged) if check_options else config
+    except ValidationError as error:
+        raise InvalidOptionError(f"{path}: " + "; ".join(_describe(e) for e in error.errors())) from None
+
+
+def config_plugins(path: str | Path) -> list[Plugin]:
+    """The plugins a config file (a run's ``config.yaml``, say) lists, not imported; none when it lists none.
+
+    Raises:
+        MissingDataError, InvalidOptionError: as `load_config`.
+    """
+    data = read_document(Path(path))
+    return parse_plugins(data["plugins"], f"plugins: in {path}") if _entries(data.get("plugins")) else []
+
+
+def _entries(value: Any) -> bool:
+    """Whether ``value`` is a list of plugins to import: a list of text."""
+    return isinstance(value, list) and all(isinstance(entry, str) for entry in value)
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """A config file's YAML mapping, not validated.
+
+    Raises:
+        MissingDataError, InvalidOptionError: as `load_config`.
+    """
     try:
         data = yaml.load(path.read_bytes().decode(), Loader=_ConfigLoader)
     except OSError as error:
@@ -312,10 +379,7 @@ def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
         raise MissingDataError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
     if not isinstance(data, dict):
         raise InvalidOptionError(f"{path}: expected a mapping of keys such as name, space, evaluator, objectives")
-    try:
-        return ExperimentConfig.model_validate(_merged(data, overrides))
-    except ValidationError as error:
-        raise InvalidOptionError(f"{path}: " + "; ".join(_describe(e) for e in error.errors())) from None
+    return data
 
 
 class _Refused(yaml.MarkedYAMLError):

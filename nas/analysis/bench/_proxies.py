@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import kendalltau, spearmanr
 
 from nas.core.errors import InvalidOptionError
 from nas.core.evaluation import EvalResult, create_evaluator
@@ -116,6 +115,8 @@ def bench_proxies(
     scores = {p: [r.value(p) for r in ours] for p in chosen}
     published_scores = {p: [r.value(PUBLISHED_AS[p]) for r in theirs] for p in chosen}
     details = dict(scorer.data_details)  # type: ignore[attr-defined]
+    from scipy.stats import kendalltau, spearmanr  # imported when needed: scipy.stats is slow to import
+
     return {
         "dataset": dataset,
         "cells": len(archs),
