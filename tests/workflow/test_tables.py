@@ -221,3 +221,34 @@ def test_bench_search_scores_a_table_config_against_its_own_front(tmp_path):
     refused = nas_in(tmp_path, "bench", "search", write(tmp_path, proxy))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "a benchmark needs an evaluator that looks every architecture up in a table" in refused.stderr
+
+
+def test_a_canonical_function_of_a_plugin_file_deduplicates_a_yaml_space_on_ray(tmp_path):
+    (tmp_path / "edges.py").write_text(
+        "def canonical(choices):\n"
+        "    first, second = sorted([choices['edge0'], choices['edge1']])  # the two edges are interchangeable\n"
+        "    return {**choices, 'edge0': first, 'edge1': second}\n"
+    )
+    space = nas.create_space("categorical", dimensions=GRID)
+    rows = [{"key": json.dumps(dict(a.choices)), "score": float(i)} for i, a in enumerate(space.enumerate())]
+    pd.DataFrame(rows).to_csv(tmp_path / "grid.csv", index=False)
+    config = {
+        "name": "canon",
+        "plugins": ["edges.py"],
+        "space": {"name": "categorical", "dimensions": GRID, "canonical": "edges:canonical"},
+        "evaluator": {
+            "name": "table",
+            "options": {"path": "grid.csv", "key": "key", "key_format": "arch-json", "metrics": {"score": "max"}},
+        },
+        "objectives": ["score"],
+        "strategy": {"name": "random"},
+        "budget": {"evaluations": 30},  # of the 15 unordered edge pairs x 2 widths
+        "execution": {"workers": 2},
+    }
+    searched = nas_in(tmp_path, "search", write(tmp_path, config), "--out", "runs", "--no-progress")
+    assert searched.returncode == 0, searched.stderr
+    pairs = [
+        (frozenset([r.arch.choices["edge0"], r.arch.choices["edge1"]]), r.arch.choices["width"])
+        for r in nas.load_run(tmp_path / "runs" / "canon").store.results()
+    ]
+    assert len(pairs) == len(set(pairs)) == 30
