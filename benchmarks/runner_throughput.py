@@ -59,7 +59,7 @@ class ListLoop:
 
     def __init__(self, archs: Sequence[nas.Architecture]) -> None:
         self.archs, self.next = archs, 0
-        self.primary = Objective("accuracy")
+        self.primary = Objective("accuracy", "max")
         self.results: list[EvalResult] = []
         self.first_record: float | None = None
         self.first_batch = 0

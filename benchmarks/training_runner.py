@@ -57,7 +57,7 @@ class ListLoop:
 
     def __init__(self, archs: Sequence[nas.Architecture]) -> None:
         self.archs, self.next = archs, 0
-        self.primary = Objective("accuracy")
+        self.primary = Objective("accuracy", "max")
         self.results: list[EvalResult] = []
         self.times: list[float] = []
 

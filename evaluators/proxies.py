@@ -51,8 +51,10 @@ from torch.nn import functional as F
 from evaluators.data import load_dataset
 from nas import (
     Architecture,
+    Direction,
     EvalResult,
     Evaluator,
+    Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     NASError,
@@ -350,8 +352,9 @@ class ZeroCostEvaluator(Evaluator):
         resized = F.interpolate(x, size=wanted[1:], mode="bilinear", align_corners=False, antialias=True)
         return resized.expand(-1, wanted[0], -1, -1).contiguous()
 
-    def figures(self) -> frozenset[str]:
-        return frozenset({*self.proxies, "macs", "params"})
+    def figures(self) -> tuple[Figure, ...]:
+        """Each scoring proxy (higher is better) and the space's costs (``params`` and ``macs`` as baselines too)."""
+        return (*(Figure(p, Direction.MAX) for p in self.proxies if p in PROXIES), *self.space.figures())
 
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """Score each architecture, in order. ``budget`` is ignored: nothing is trained."""

@@ -20,11 +20,14 @@ from typing import Any, ClassVar
 from evaluators.tabular import locate, resolve_data_dir, task_space
 from nas import (
     Architecture,
+    Direction,
     EvalResult,
     Evaluator,
+    Figure,
     InvalidArchitectureError,
     MissingDataError,
     Provenance,
+    Unit,
 )
 from search_spaces.nb201 import EDGES, NB201Space, edge_name
 
@@ -128,8 +131,14 @@ class PublishedProxiesEvaluator(Evaluator):
         """The published cells, in the file's order."""
         return list(self._scores)
 
-    def figures(self) -> frozenset[str]:
-        return frozenset({*PUBLISHED_PROXIES, "val_accuracy", "macs", "params"})
+    def figures(self) -> tuple[Figure, ...]:
+        """The published scores (higher is better), but ``flops`` and ``params`` (published in millions, and
+        minimized like costs: ``params`` reads the published figure, not the space's count), ``val_accuracy`` in
+        percent and the space's ``macs``."""
+        scores = [Figure(p, Direction.MAX) for p in PUBLISHED_PROXIES if p not in ("flops", "params")]
+        counts = [Figure("flops", Direction.MIN), Figure("params", Direction.MIN)]
+        macs = [f for f in self.space.figures() if f.name == "macs"]
+        return (*scores, *counts, Figure("val_accuracy", Direction.MAX, Unit.PERCENT), *macs)
 
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """One result per architecture; ``budget`` is ignored."""

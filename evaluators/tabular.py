@@ -19,12 +19,15 @@ import pandas as pd
 
 from nas import (
     Architecture,
+    Direction,
     EvalResult,
     Evaluator,
+    Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     MissingDataError,
     Provenance,
+    Unit,
 )
 from search_spaces.nb201 import NB201Space
 
@@ -208,8 +211,9 @@ class NB201TableEvaluator(Evaluator):
         self._counts = self._table[["macs", "params"]].to_numpy()
         self._latency = self._table[list(latency)].to_numpy(np.float64)
 
-    def figures(self) -> frozenset[str]:
-        return frozenset({"accuracy", *self._cost_keys})
+    def figures(self) -> tuple[Figure, ...]:
+        latency = [Figure(key, Direction.MIN, Unit.MS) for key in self._cost_keys[2:]]
+        return (Figure("accuracy", Direction.MAX, Unit.PERCENT), *self.space.figures(), *latency)
 
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """One result per architecture; one outside the space fails with the reason and the rest still evaluate.

@@ -32,20 +32,23 @@ from torch.nn import functional as F
 from evaluators.data import TaskData, load_dataset
 from nas import (
     Architecture,
+    Direction,
     EvalResult,
     Evaluator,
+    Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     NetworkSpace,
     Provenance,
+    Unit,
     create_space,
     network_space,
 )
 
 #: The keys of the ``budget`` that `TrainEvaluator.evaluate` accepts.
 BUDGET_KEYS = ("epochs", "fraction")
-#: What scoring a network on the validation split gives (`score`), with the space's costs.
-TRAINED_FIGURES = frozenset({"accuracy", "loss", "macs", "params"})
+#: What scoring a network on the validation split gives (`score`): accuracy as a fraction, mean cross-entropy.
+SCORED_FIGURES = (Figure("accuracy", Direction.MAX, Unit.FRACTION), Figure("loss", Direction.MIN, Unit.NATS))
 #: Examples per forward pass when no gradients are kept (validation, BatchNorm recalibration).
 _EVAL_BATCH = 1000
 #: At most this many training examples re-estimate the BatchNorm statistics after training.
@@ -264,8 +267,8 @@ class TrainEvaluator(Evaluator):
         self._val_x, self._val_y = torch.from_numpy(self.data.val.x), torch.from_numpy(self.data.val.y)
         self.fidelity = self._fidelity(epochs, fraction, "option")
 
-    def figures(self) -> frozenset[str]:
-        return TRAINED_FIGURES
+    def figures(self) -> tuple[Figure, ...]:
+        return (*SCORED_FIGURES, *self.space.figures())
 
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """Train and score each architecture, in order.

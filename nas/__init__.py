@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         Unit,
         create_evaluator,
         register_evaluator,
+        resolve_objectives,
     )
     from nas.core.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
     from nas.core.plugins import load_plugins
@@ -186,6 +187,7 @@ _MODULES: dict[str, str] = {
     "register_predictor": "nas.core.predictors",
     "register_space": "nas.core.space",
     "register_strategy": "nas.search.strategies",
+    "resolve_objectives": "nas.core.evaluation",
     "run_search": "nas.search.experiment",
     "space_costs": "nas.core.encodings",
     "verify_run": "nas.deploy.models",
@@ -285,6 +287,7 @@ __all__ = [
     "register_predictor",
     "register_space",
     "register_strategy",
+    "resolve_objectives",
     "run_search",
     "space_costs",
     "verify_run",

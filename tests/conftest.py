@@ -64,7 +64,7 @@ class ConvCount(nas.Evaluator):
         self.space = space
 
     def figures(self):
-        return frozenset({{"convs", "macs", "params"}})
+        return (nas.Figure("convs", nas.Direction.MAX), *self.space.figures())
 
     def evaluate(self, archs, budget=None):
         details = {{"plugin_file": __file__, "pid": os.getpid()}}

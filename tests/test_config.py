@@ -36,9 +36,9 @@ def test_a_minimal_config_gets_the_documented_defaults(tmp_path):
     config = nas.load_config(write(tmp_path, MINIMAL))
     assert config.name == "quickstart" and config.seed == 0
     assert config.evaluator.options == {"epochs": 1, "fraction": 0.25}
-    assert config.objectives == [
-        nas.Objective("accuracy", nas.Direction.MAX),
-        nas.Objective("macs", nas.Direction.MIN, 20e6),
+    assert config.objectives == [  # a direction not given is the evaluator's declared one, once wired
+        nas.Objective("accuracy"),
+        nas.Objective("macs", None, 20e6),
         nas.Objective("loss", nas.Direction.MIN),
     ]
     assert config.dataset.name == "digits" and config.storage.url is None
@@ -221,7 +221,7 @@ def test_a_postgresql_url_with_its_driver_is_accepted(tmp_path):
 
 def test_a_bound_in_mapping_form_is_a_number_also_in_exponent_notation(tmp_path):
     config = nas.load_config(write(tmp_path, changed("objectives: [accuracy, {name: macs, bound: 20e6}]")))
-    assert config.objectives[1] == nas.Objective("macs", nas.Direction.MIN, 20e6)
+    assert config.objectives[1] == nas.Objective("macs", None, 20e6)
     assert isinstance(config.objectives[1].bound, float)
 
 
@@ -352,3 +352,28 @@ def test_nas_search_refuses_a_bad_config_in_one_line_before_writing_anything(tmp
     assert result.stderr.startswith("error: bad.yaml") and result.stderr.count("\n") == 1, result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr + result.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["bad.yaml"]
+
+
+def test_space_options_stand_beside_the_name_or_in_options(tmp_path):
+    dims = "{a: [1, 2], b: [x, y]}"
+    beside = nas.load_config(write(tmp_path, changed(f"space: {{name: categorical, dimensions: {dims}}}")))
+    inside = nas.load_config(write(tmp_path, changed(f"space: {{name: categorical, options: {{dimensions: {dims}}}}}")))
+    assert beside.space == inside.space and beside.space.options == {"dimensions": {"a": [1, 2], "b": ["x", "y"]}}
+    with pytest.raises(nas.InvalidOptionError, match="dimensions given beside the name and in options; give each"):
+        nas.load_config(
+            write(
+                tmp_path, changed(f"space: {{name: categorical, dimensions: {dims}, options: {{dimensions: {dims}}}}}")
+            )
+        )
+    with pytest.raises(nas.InvalidOptionError, match="unknown option dimension for search space 'categorical'"):
+        nas.load_config(write(tmp_path, changed(f"space: {{name: categorical, dimension: {dims}}}")))
+
+
+def test_deduplication_is_canonical_unless_the_strategy_says(tmp_path):
+    assert nas.load_config(write(tmp_path, MINIMAL)).strategy.dedup is nas.DedupKey.CANONICAL
+    config = nas.load_config(write(tmp_path, changed("strategy: {name: random, dedup: arch_id}")))
+    assert config.strategy.dedup is nas.DedupKey.ARCH_ID
+    with pytest.raises(
+        nas.InvalidOptionError, match="strategy.dedup: got 'shape'; Input should be 'arch_id' or 'canon"
+    ):
+        nas.load_config(write(tmp_path, changed("strategy: {name: random, dedup: shape}")))

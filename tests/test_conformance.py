@@ -1,4 +1,5 @@
-"""One suite for every registered space: a new space is tested the moment it is registered."""
+"""One suite for every registered space: a new space is tested the moment it is registered. Spaces of networks are
+checked on several tasks, and their networks and costs too."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import nas
 #: Tasks each space is checked on: its default plus a small grayscale one and an odd one where the space allows.
 TASKS = [{}, {"input_shape": (1, 28, 28), "num_classes": 10}, {"input_shape": (3, 8, 8), "num_classes": 2}]
 SAMPLES = 6
+#: Options of the spaces that are given as data (they have no default).
+OPTIONS = {"categorical": {"dimensions": {"op": ["conv", "pool", "skip"], "width": [16, 32], "deep": [True, False]}}}
 
 
 def spaces():
     for name in nas.SPACES.names():
-        for task in TASKS:
+        for task in TASKS if issubclass(nas.SPACES.get(name), nas.NetworkSpace) else [{}]:
             yield pytest.param((name, task), id=f"{name}-{'x'.join(map(str, task.get('input_shape', ['default'])))}")
 
 
@@ -23,17 +26,31 @@ def spaces():
 def space(request):
     name, task = request.param
     try:
-        return nas.create_space(name, **task)
+        return nas.create_space(name, **OPTIONS.get(name, {}), **task)
     except nas.InvalidOptionError as error:  # e.g. nb201 needs H, W divisible by 4
         pytest.skip(str(error))
 
 
-def test_cost_equals_the_built_module(space, measured_cost):
-    for arch in space.sample_many(SAMPLES, 0):
-        assert space.cost(arch) == measured_cost(space, arch), arch
+@pytest.fixture
+def networks(space):
+    if not isinstance(space, nas.NetworkSpace):
+        pytest.skip(f"{space.name} builds no networks")
+    return space
 
 
-def test_forward_backward_on_a_batch(space):
+def test_cost_equals_the_built_module(networks, measured_cost):
+    for arch in networks.sample_many(SAMPLES, 0):
+        assert networks.cost(arch) == measured_cost(networks, arch), arch
+
+
+def test_a_network_space_declares_its_costs(networks):
+    declared = {f.name: f for f in networks.figures()}
+    assert set(declared) == set(networks.cost(networks.sample(0)).to_dict())
+    assert all(f.direction is nas.Direction.MIN for f in declared.values())
+
+
+def test_forward_backward_on_a_batch(networks):
+    space = networks
     model = space.build(space.sample(1)).train()
     logits = model(torch.randn(4, *space.input_shape))
     logits.logsumexp(1).mean().backward()
@@ -68,11 +85,12 @@ def test_invalid_architectures_are_rejected_by_name(space):
     bad = nas.Architecture(space.name, space.version, {**arch.choices, dim.name: "no-such-option"})
     with pytest.raises(nas.InvalidArchitectureError, match=f"{dim.name}='no-such-option' is not an option"):
         space.validate(bad)
+    check = space.build if isinstance(space, nas.NetworkSpace) else space.validate
     with pytest.raises(nas.InvalidArchitectureError, match=dim.name):
-        space.build(bad)
+        check(bad)
     missing = nas.Architecture(space.name, space.version, {k: v for k, v in arch.choices.items() if k != dim.name})
     with pytest.raises(nas.InvalidArchitectureError, match=f"missing choices \\['{dim.name}'\\]"):
-        space.cost(missing)
+        (space.cost if isinstance(space, nas.NetworkSpace) else space.validate)(missing)
     with pytest.raises(nas.InvalidArchitectureError, match="version"):
         space.validate(nas.Architecture(space.name, "0", arch.choices))
     with pytest.raises(nas.InvalidArchitectureError, match="belongs to space"):

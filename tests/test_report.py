@@ -21,7 +21,7 @@ from nas.search.store import ResultStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXTERNAL = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
-ACCURACY, LATENCY = nas.Objective.parse("accuracy"), nas.Objective.parse("latency:pixel3")
+ACCURACY, LATENCY = nas.Objective.parse("max:accuracy"), nas.Objective.parse("min:latency:pixel3")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_the_front_holds_the_highest_fidelity_only(data_dir, tmp_path):
 
 
 def test_a_bound_is_drawn_and_the_front_marks_who_meets_it(results, tmp_path):
-    macs = nas.Objective.parse(f"macs<={results['macs'].median()}")
+    macs = nas.Objective.parse(f"min:macs<={results['macs'].median()}")
     page = write_report(results, [ACCURACY, macs], tmp_path, title="bounded").read_text(encoding="utf-8")
     front = _expected_front(results, [ACCURACY, macs], ["accuracy", "macs"])
     assert _front_rows(page) == front.sort_values("accuracy", ascending=False, kind="stable")["arch_id"].tolist()
@@ -167,3 +167,11 @@ def test_the_plots_render_in_headless_chromium(results, tmp_path):
     assert rendered == ["plot-pareto-latency_pixel3", "plot-progress-best", "plot-progress-hypervolume"]
     assert dom.count('class="main-svg"') >= 2 * len(rendered) and "scatterlayer" in dom
     assert dom.count('class="point"') == int((results["status"] == "ok").sum())  # every ok evaluation drawn
+
+
+def test_the_figures_units_label_the_objectives_the_axes_and_the_front(results, tmp_path):
+    units = {"accuracy": nas.Unit.PERCENT, "latency_ms:pixel3": nas.Unit.MS}
+    page = write_report(results, [ACCURACY, LATENCY], tmp_path, title="units", units=units).read_text()
+    assert "<code>accuracy</code> [%]: maximized" in page and "<code>latency:pixel3</code> [ms]: minimized" in page
+    assert "<th>accuracy [%]</th><th>latency:pixel3 [ms]</th><th>macs</th>" in page  # macs: no unit was declared
+    assert "accuracy [%] (higher is better)" in page and "latency:pixel3 [ms] (lower is better)" in page

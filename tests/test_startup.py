@@ -100,7 +100,7 @@ CONFIG: dict[str, Any] = {
         ({"colour": "blue"}, "colour: unknown key; accepted: name, seed"),
         ({"budget": {"evaluations": "8"}}, "budget.evaluations: got '8'"),
         ({"execution": {"address": "local", "workers": 0}}, "execution.workers: got 0"),
-        ({"space": {"name": "nb2O1"}}, "unknown search space 'nb2O1'; registered: macro-cnn, nb201"),
+        ({"space": {"name": "nb2O1"}}, "unknown search space 'nb2O1'; registered: categorical, macro-cnn, nb201"),
         ({"strategy": {"name": "optuna", "options": {"sampler": "tpe"}}, "objectives": "accuracy"}, "objectives: "),
         (None, "is not valid YAML"),
     ],

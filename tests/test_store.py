@@ -23,7 +23,7 @@ def table(data_dir):
 
 @pytest.fixture
 def objectives():
-    return [nas.Objective.parse("accuracy"), nas.Objective.parse("latency:pixel3")]
+    return [nas.Objective.parse("max:accuracy"), nas.Objective.parse("min:latency:pixel3")]
 
 
 def test_round_trip_through_sqlite(tmp_path, table, objectives):
@@ -66,7 +66,9 @@ def test_resuming_with_other_objectives_or_space_version_is_refused(tmp_path, ta
     url = f"sqlite:///{tmp_path / 'store.db'}"
     ResultStore.create(url, "demo", table.space, objectives).add(table.evaluate(table.archs()[:3]))
     with pytest.raises(nas.InvalidOptionError, match="was created with objectives=.*start a new run"):
-        ResultStore.create(url, "demo", table.space, [nas.Objective.parse("accuracy"), nas.Objective.parse("macs")])
+        ResultStore.create(
+            url, "demo", table.space, [nas.Objective.parse("max:accuracy"), nas.Objective.parse("min:macs")]
+        )
 
     class NextVersion(type(table.space)):
         version = "2"

@@ -14,14 +14,17 @@ import numpy as np
 from nas import (
     EVALUATORS,
     Architecture,
+    Direction,
     EvalResult,
     Evaluator,
+    Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     MissingDataError,
     NetworkSpace,
     Provenance,
     SearchSpace,
+    Unit,
     create_evaluator,
     create_predictor,
 )
@@ -80,6 +83,8 @@ class PredictorEvaluator(Evaluator):
         self.predictor = create_predictor(predictor, space, seed=seed, **(predictor_options or {}))
         self.trusted, self.trusted_options = trusted, dict(trusted_options or {})
         self.training: tuple[list[Architecture], list[float]] | None = None
+        self._trusted_evaluator: Evaluator | None = None
+        self._figure: Figure | None = None  # the metric as the checkpoint's trusted evaluator declared it
         if checkpoint is not None:
             self._load(Path(checkpoint))
 
@@ -119,11 +124,31 @@ class PredictorEvaluator(Evaluator):
             "archs": [a.to_dict() for a in archs],
             "values": values,
         }
+        if self.trusted is not None:
+            declared = self._declared()
+            state["figure"] = {"direction": declared.direction.value, "unit": declared.unit.value}
         path.write_text(json.dumps(state))
         return path
 
-    def figures(self) -> frozenset[str]:
-        return frozenset({self.metric, f"{self.metric}_std", "macs", "params"})
+    def figures(self) -> tuple[Figure, ...]:
+        """The metric as the trusted evaluator declares it (as its checkpoint recorded it; a score to maximize when
+        the predictor learnt from results given to `fit`), its uncertainty ``<metric>_std`` (minimized) and the
+        space's costs."""
+        declared = self._declared()
+        costs = self.space.figures() if isinstance(self.space, NetworkSpace) else ()
+        return (declared, Figure(f"{self.metric}_std", Direction.MIN, declared.unit), *costs)
+
+    def _declared(self) -> Figure:
+        if self.trusted is None:
+            return self._figure or Figure(self.metric, Direction.MAX)
+        figures = self._trusted().figures()
+        declared = next((f for f in figures if f.name == self.metric), None)
+        if declared is None:
+            raise InvalidOptionError(
+                f"{self.name}: the trusted evaluator {self._source} does not produce the metric {self.metric!r}; it "
+                f"produces {', '.join(f.name for f in figures)}"
+            )
+        return declared
 
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """One prediction per architecture; one outside the space fails with the reason. ``budget`` is ignored."""
@@ -166,16 +191,22 @@ class PredictorEvaluator(Evaluator):
         if isinstance(self.trusted, Evaluator):
             return self.trusted
         assert self.trusted is not None
-        options = dict(self.trusted_options)
-        if "space" in inspect.signature(EVALUATORS.get(self.trusted)).parameters:
-            options.setdefault("space", self.space)
-        return create_evaluator(self.trusted, **options)
+        if self._trusted_evaluator is None:  # created once: figures and prepare both ask it
+            options = dict(self.trusted_options)
+            if "space" in inspect.signature(EVALUATORS.get(self.trusted)).parameters:
+                options.setdefault("space", self.space)
+            self._trusted_evaluator = create_evaluator(self.trusted, **options)
+        return self._trusted_evaluator
 
     def _load(self, path: Path) -> None:
         try:
             state = json.loads(path.read_text())
             archs = [Architecture.from_dict(a) for a in state["archs"]]
             values = [float(v) for v in state["values"]]
+            written_figure = state.get("figure")  # written since figures are declared
+            figure = None
+            if written_figure is not None:
+                figure = Figure(self.metric, Direction(written_figure["direction"]), Unit(written_figure["unit"]))
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise MissingDataError(
                 f"{path} is not a predictor checkpoint written by prepare (JSON with archs and values): {error}"
@@ -188,3 +219,4 @@ class PredictorEvaluator(Evaluator):
             )
         self.predictor.fit(archs, values)
         self.training = (archs, values)
+        self._figure = figure

@@ -19,7 +19,7 @@ from evaluators.supernet._mixture import BalancedAssignment
 from evaluators.supernet._networks import Supernet, create_supernet, mixture_configurations
 from evaluators.supernet._training import Diverged, SupernetTraining, Sync, train_supernets
 from evaluators.training import (
-    TRAINED_FIGURES,
+    SCORED_FIGURES,
     available_cpus,
     recalibrate_batchnorm,
     score,
@@ -30,6 +30,7 @@ from nas import (
     Architecture,
     EvalResult,
     Evaluator,
+    Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     NASError,
@@ -235,8 +236,8 @@ class SupernetEvaluator(Evaluator):
         recalibrate_batchnorm(module, torch.from_numpy(self.data.train.x[: self.recalibration_examples]))
         return module
 
-    def figures(self) -> frozenset[str]:
-        return TRAINED_FIGURES
+    def figures(self) -> tuple[Figure, ...]:
+        return (*SCORED_FIGURES, *self.space.figures())
 
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:
         """Score each architecture with its inherited weights; ``budget`` is not used (a supernet has one fidelity)."""

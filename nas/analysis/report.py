@@ -22,6 +22,7 @@ import pandas as pd
 
 from nas.core.errors import InvalidOptionError, import_extra
 from nas.core.evaluation import Direction, Objective, figure_keys
+from nas.core.figures import Unit, labelled
 from nas.core.pareto import hypervolume, pareto_mask
 
 #: Columns of `ResultStore.to_dataframe` that are not figures (metrics or costs) of an architecture.
@@ -50,6 +51,11 @@ class _Run:
     ok: np.ndarray  # per evaluation: status "ok", at the run's highest fidelity when the frame says which
     usable: np.ndarray  # per evaluation: ok and every objective finite (the plotted ones)
     on_front: np.ndarray  # per evaluation: usable and on the Pareto front over all objectives
+    units: Mapping[str, Unit]  # figure -> unit, as the evaluator declared them
+
+    def label(self, name: str) -> str:
+        """A figure's name with its unit, e.g. ``accuracy [%]``."""
+        return labelled(name, self.units)
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ def write_report(
     *,
     title: str,
     reference: Sequence[float] | None = None,
+    units: Mapping[str, Unit] | None = None,
 ) -> Path:
     """Write ``index.html`` and the plots as PNG files under ``out_dir``; return the HTML file's path.
 
@@ -94,6 +101,7 @@ def write_report(
         title: the page's title.
         reference: the hypervolume's reference point, one value per objective; by default one slightly beyond
             the worst observed values.
+        units: the figures' units (`nas.Run.units`), shown beside their names (``accuracy [%]``).
 
     Raises:
         MissingExtraError: plotly or matplotlib is not installed.
@@ -108,7 +116,7 @@ def write_report(
         raise InvalidOptionError(f"reference has {len(reference)} values; give one per objective ({len(objectives)})")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    run = _prepare(results, objectives)
+    run = _prepare(results, objectives, units or {})
     body = [_header_html(title, run, objectives)]
     plots: list[_Plot] = []
     if run.usable.any():
@@ -155,7 +163,7 @@ def _figures(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in NOT_FIGURES and pd.api.types.is_numeric_dtype(frame[c])]
 
 
-def _prepare(results: pd.DataFrame, objectives: Sequence[Objective]) -> _Run:
+def _prepare(results: pd.DataFrame, objectives: Sequence[Objective], units: Mapping[str, Unit]) -> _Run:
     frame = results.reset_index(drop=True)
     ok = (frame["status"] == "ok").to_numpy(dtype=bool) if "status" in frame else np.zeros(len(frame), dtype=bool)
     if "top_fidelity" in frame:  # `nas.Run.to_dataframe`: fronts hold the highest fidelity only
@@ -170,8 +178,8 @@ def _prepare(results: pd.DataFrame, objectives: Sequence[Objective]) -> _Run:
     usable = ok & np.isfinite(values).all(axis=1)
     on_front = np.zeros(len(frame), dtype=bool)
     if usable.any():
-        on_front[usable] = pareto_mask(values[usable], [o.direction for o in objectives])
-    return _Run(frame, columns, values, ok, usable, on_front)
+        on_front[usable] = pareto_mask(values[usable], [o.resolved for o in objectives])
+    return _Run(frame, columns, values, ok, usable, on_front, units)
 
 
 def _reference(run: _Run, objectives: Sequence[Objective], given: Sequence[float] | None) -> tuple[np.ndarray, bool]:
@@ -195,7 +203,7 @@ def _best_so_far(run: _Run, objective: Objective, column: int) -> np.ndarray:
 def _hypervolume_so_far(run: _Run, objectives: Sequence[Objective], reference: np.ndarray) -> np.ndarray:
     """Per evaluation, the hypervolume of the front of the usable evaluations up to it; the front is kept
     incrementally, so the volume is recomputed only when an evaluation joins it."""
-    directions = [o.direction for o in objectives]
+    directions = [o.resolved for o in objectives]
     front = np.empty((0, len(objectives)))
     volume, volumes = 0.0, np.zeros(len(run.frame))
     for i in range(len(run.frame)):
@@ -285,14 +293,15 @@ def _scatter_plots(run: _Run, objectives: Sequence[Objective]) -> list[_Plot]:
             _Series(f"other evaluations ({off.sum()})", x[off].tolist(), y[off].tolist(), "other", hover[off].tolist()),
             _Series(f"Pareto front ({on.sum()})", x[order].tolist(), y[order].tolist(), "front", hover[order].tolist()),
         )
-        x_label = x_name if x_objective is None else f"{x_name} ({_direction_text(x_objective)})"
+        x_label = run.label(x_name)
+        x_label += "" if x_objective is None else f" ({_direction_text(x_objective)})"
         plots.append(
             _Plot(
                 key=f"pareto-{_slug(x_name)}",
                 png=f"pareto_{_slug(x_name)}.png",
                 title=f"{y_name} vs {x_name}",
                 x_label=x_label,
-                y_label=f"{y_name} ({_direction_text(objectives[p])})",
+                y_label=f"{run.label(y_name)} ({_direction_text(objectives[p])})",
                 series=series,
                 x_bound=None if x_objective is None else x_objective.bound,
                 y_bound=objectives[p].bound,
@@ -313,7 +322,7 @@ def _progress_plots(run: _Run, objectives: Sequence[Objective], reference: np.nd
             "progress.png",
             f"best {name} so far",
             "evaluations",
-            name,
+            run.label(name),
             (_Series(f"best {name}", steps, best, "progress"),),
             y_bound=objectives[p].bound,
         )
@@ -417,8 +426,8 @@ def _header_html(title: str, run: _Run, objectives: Sequence[Objective]) -> str:
     for o in objectives:
         bound = f", constraint {_esc(_bound_text(o))}" if o.bound is not None else ""
         items.append(
-            f"<li><code>{_esc(o.name)}</code>: {'maximized' if o.direction is Direction.MAX else 'minimized'}"
-            f"{bound}</li>"
+            f"<li><code>{_esc(o.name)}</code>{_esc(run.label(o.name).removeprefix(o.name))}: "
+            f"{'maximized' if o.direction is Direction.MAX else 'minimized'}{bound}</li>"
         )
     return (
         f"<h1>{_esc(title)}</h1>\n"
@@ -452,7 +461,8 @@ def _front_html(run: _Run, objectives: Sequence[Objective], plots: Sequence[_Plo
     order = np.argsort(-objectives[0].sign() * run.values[run.on_front, 0], kind="stable")
     extra = [c for c in ("macs", "params") if c in run.frame and c not in run.columns]
     bounded = any(o.bound is not None for o in objectives)
-    head = ["#", "arch_id", *(o.name for o in objectives), *extra, *(["within bounds"] if bounded else []), "choices"]
+    labels = [run.label(name) for name in (*(o.name for o in objectives), *extra)]
+    head = ["#", "arch_id", *labels, *(["within bounds"] if bounded else []), "choices"]
     rows = []
     for rank, i in enumerate(order, start=1):
         row = front.iloc[i]
@@ -495,7 +505,7 @@ def _progress_html(
             else "given"
         )
         point = ", ".join(f"{o.name} = {_fmt(v)}" for o, v in zip(objectives, reference.tolist(), strict=True))
-        final = hypervolume(run.values[run.usable], reference, [o.direction for o in objectives])
+        final = hypervolume(run.values[run.usable], reference, [o.resolved for o in objectives])
         parts.append(
             f'<p id="reference" data-derived="{str(derived).lower()}">Hypervolume reference point ({_esc(how)}): '
             f"{_esc(point)}. Final hypervolume: "

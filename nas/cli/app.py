@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,6 +17,7 @@ from rich.table import Table
 from nas.analysis.bench import (
     BENCH_PROXIES,
     SUPERNET_VARIANTS,
+    bench_config,
     bench_nb201,
     bench_predictors,
     bench_proxies,
@@ -27,6 +29,7 @@ from nas.core.plugins import FROM_OPTION, environment_plugins, load_plugins, par
 from nas.core.predictors import PREDICTORS
 from nas.core.space import NetworkSpace, create_space, list_spaces, network_space
 from nas.deploy.latency import Backend, measure_latency
+from nas.search.config import load_config
 
 #: Above this many architectures `space show` reports cost ranges over a random sample instead of all of them.
 EXACT_RANGE_LIMIT = 20_000
@@ -269,15 +272,35 @@ def bench_nb201_command(
 ) -> None:
     """Search NAS-Bench-201 with each strategy and score it against the table's exact optimum or Pareto front."""
     rows = bench_nb201(data_dir, dataset, objectives.split(","), strategy, budget, seeds)
+    _print_bench(rows, f"nb201 {dataset}: {objectives}, budget {budget}, {seeds} seeds", as_json)
+
+
+@bench_group.command("search")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@click.option("--strategy", help="A registered strategy, or all (with Optuna's) [default: the config's, its options].")
+@click.option("--budget", type=click.IntRange(min=1), help="Distinct evaluations [default: the config's].")
+@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True, help="Searches per strategy.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per strategy and line.")
+def bench_search_command(
+    config_path: Path, strategy: str | None, budget: int | None, seeds: int, as_json: bool
+) -> None:
+    """Search the table of CONFIG (a table evaluator: table, nb201-table) with its strategy, or others, and score
+    each search against the table's exact optimum (one objective) or Pareto front (two). Nothing is stored."""
+    config = load_config(config_path)
+    rows = bench_config(config, strategy, budget, seeds)
+    objectives = ",".join(rows[0]["objectives"])
+    _print_bench(rows, f"{config.name}: {objectives}, budget {rows[0]['budget']}, {seeds} seeds", as_json)
+
+
+def _print_bench(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
+    """A strategy benchmark's rows: one JSON object per line, or a table of its final figures."""
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
         return
     single = "final_regret" in rows[0]
     figures = ["regret mean", "regret median"] if single else ["hv_ratio median", "front_recovery median"]
-    table = Table(
-        "strategy", *figures, "ask+tell ms", title=f"nb201 {dataset}: {objectives}, budget {budget}, {seeds} seeds"
-    )
+    table = Table("strategy", *figures, "ask+tell ms", title=title)
     for row in rows:
         shown = (
             (row["final_regret"]["mean"], row["final_regret"]["median"])

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nas.core.errors import InvalidOptionError
 from nas.core.evaluation import Status, figure_keys
+from nas.core.figures import labelled
 from nas.core.plugins import FROM_OPTION, load_plugins, parse_plugins
 from nas.search.config import EXPORT_FORMATS as FORMATS
 from nas.search.config import config_plugins, load_config, read_document
@@ -103,7 +105,7 @@ def search_command(
         stored = out / str(name or read_document(config_path).get("name", "")) / CONFIG_FILE
         given = [*(config_plugins(stored) if stored.is_file() else []), *given]
     config = load_config(config_path, plugins=given, **overrides)
-    from nas.search.experiment import run_search
+    from nas.search.experiment import default_exports, run_search
 
     start = time.perf_counter()
 
@@ -116,11 +118,15 @@ def search_command(
         front = run.pareto()
         _print_frame(run, front, f"Pareto front of {config.name}")
         assert run.path is not None
-        report = write_report(frame, run.objectives, run.path / REPORT_DIR, title=config.name)
+        report = write_report(frame, run.objectives, run.path / REPORT_DIR, title=config.name, units=run.units)
         console.print(f"report: {report}")
-        top = list(front["arch_id"][: config.export.top]) if config.export.top and not front.empty else []
+        assert run.config is not None  # the wired config: export.top is resolved
+        exports = run.config.export.top
+        top = list(front["arch_id"][:exports]) if exports and not front.empty else []
         if top:
             _print_exported(export_run(run, top, run.path / EXPORT_DIR, config.export.formats))
+        elif "top" not in config.export.model_fields_set:
+            console.print(f"no model exported: {default_exports(config)[1]}")
 
     try:
         run_search(config, out, resume=resume, progress=not no_progress, finish=finish)
@@ -194,7 +200,8 @@ def query_command(
     fmt: str,
     plugins: tuple[str, ...],
 ) -> None:
-    """The architectures a run evaluated, filtered, sorted, as a table, CSV or JSON."""
+    """The architectures a run evaluated, filtered, sorted, as a table (headers with the figures' units, e.g.
+    ``accuracy [%]``), CSV or JSON (keyed by the figures' plain names)."""
     _import_plugins(plugins)
     run = _open(run_dir, storage, name)
     frame = run.query(conditions, pareto=pareto, sort=sort, top=top, status=status, all_fidelities=fidelity == "all")
@@ -248,7 +255,8 @@ def _print_frame(run: Run, frame: pd.DataFrame, title: str) -> None:
         console.print(f"{title}: none")
         return
     columns = _columns(run, frame)
-    table = Table(*columns, title=title)
+    units = run.units
+    table = Table(*(escape(labelled(c, units)) for c in columns), title=title)  # [unit] is no markup
     for row in frame[columns].itertuples(index=False):
         table.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
     console.print(table)
@@ -317,7 +325,9 @@ def report_command(run_dir: Path, out: Path | None, plugins: tuple[str, ...]) ->
     from nas.search.run import load_run
 
     run = load_run(run_dir)
-    page = write_report(run.to_dataframe(), run.objectives, out or run_dir / REPORT_DIR, title=run.store.name)
+    page = write_report(
+        run.to_dataframe(), run.objectives, out or run_dir / REPORT_DIR, title=run.store.name, units=run.units
+    )
     console.print(str(page))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from numbers import Real
 from pathlib import Path
@@ -13,18 +13,10 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from nas.core.errors import InvalidOptionError
+from nas.core.figures import Direction, Figure, figure_keys
+from nas.core.figures import Unit as Unit
 from nas.core.registry import Registry
 from nas.core.space import Architecture, SearchSpace
-
-#: Metrics a user maximizes when no direction is given; every other name (costs, latencies, losses) is minimized.
-MAXIMIZED_BY_DEFAULT = frozenset({"accuracy", "top1", "top5", "f1", "auc"})
-
-
-class Direction(StrEnum):
-    """Whether an objective is maximized or minimized."""
-
-    MAX = "max"
-    MIN = "min"
 
 
 @dataclass(frozen=True)
@@ -32,21 +24,27 @@ class Objective:
     """A quantity to optimize: a metric or cost name, a direction, and optionally a bound it must satisfy.
 
     With a bound, the objective is also a constraint: ``value <= bound`` when minimized, ``>= bound`` when maximized.
-    A bound is a finite number (not a bool).
+    A bound is a finite number (not a bool). An objective given without a direction is open: `resolve_objectives`
+    gives it the direction its producer declares (a search does so before anything runs).
 
     Example:
-        >>> Objective.parse("macs<=20e6")
+        >>> Objective.parse("min:macs<=20e6")
         Objective(name='macs', direction=<Direction.MIN: 'min'>, bound=20000000.0)
+        >>> Objective.parse("accuracy").direction is None
+        True
     """
 
     name: str
-    direction: Direction = Direction.MAX
+    direction: Direction | None = None
     bound: float | None = None
 
     def __post_init__(self) -> None:
-        if self.direction not in Direction.__members__.values():
-            raise InvalidOptionError(f"objective {self.name!r}: direction {self.direction!r} is not one of max, min")
-        object.__setattr__(self, "direction", Direction(self.direction))  # "max" and Direction.MAX alike
+        if self.direction is not None:
+            if self.direction not in Direction.__members__.values():
+                raise InvalidOptionError(
+                    f"objective {self.name!r}: direction {self.direction!r} is not one of max, min"
+                )
+            object.__setattr__(self, "direction", Direction(self.direction))  # "max" and Direction.MAX alike
         if self.bound is not None:
             if isinstance(self.bound, bool) or not isinstance(self.bound, Real) or not math.isfinite(self.bound):
                 raise InvalidOptionError(f"objective {self.name!r}: bound {self.bound!r} is not a finite number")
@@ -54,7 +52,8 @@ class Objective:
 
     @classmethod
     def parse(cls, text: str) -> Objective:
-        """``"accuracy"``, ``"latency:pixel3"``, ``"max:score"``, ``"min:loss"`` or with a bound ``"macs<=20e6"``."""
+        """``"accuracy"``, ``"latency:pixel3"``, ``"max:score"``, ``"min:loss"`` or with a bound ``"macs<=20e6"``;
+        without a ``max:`` or ``min:`` prefix the direction is left open."""
         name, bound = text.strip(), None
         for op in ("<=", ">="):
             if op in name:
@@ -63,7 +62,7 @@ class Objective:
                     bound = float(raw)
                 except ValueError:
                     raise InvalidOptionError(f"objective {text!r}: bound {raw!r} is not a number") from None
-        direction = Direction.MAX if name in MAXIMIZED_BY_DEFAULT else Direction.MIN
+        direction = None
         prefix, sep, rest = name.partition(":")
         if sep and prefix in Direction.__members__.values():
             direction, name = Direction(prefix), rest
@@ -71,49 +70,51 @@ class Objective:
             raise InvalidOptionError(f"objective {text!r} has no name; e.g. accuracy, macs, latency:pixel3, macs<=20e6")
         return cls(name, direction, bound)
 
+    @property
+    def resolved(self) -> Direction:
+        """The direction; `InvalidOptionError` while it is open."""
+        if self.direction is None:
+            raise InvalidOptionError(
+                f"objective {self.name!r} has no direction: write max:{self.name} or min:{self.name}, or resolve it "
+                "against the figures its evaluator declares (nas.resolve_objectives)"
+            )
+        return self.direction
+
     def sign(self) -> float:
         """+1 for a maximized objective, -1 for a minimized one: ``sign * value`` is always to be maximized."""
-        return 1.0 if self.direction is Direction.MAX else -1.0
+        return 1.0 if self.resolved is Direction.MAX else -1.0
 
     def feasible(self, value: float) -> bool:
         """Whether ``value`` satisfies the bound (always, without one)."""
         if self.bound is None:
             return True
-        return value >= self.bound if self.direction is Direction.MAX else value <= self.bound
+        return value >= self.bound if self.resolved is Direction.MAX else value <= self.bound
 
 
-class Unit(StrEnum):
-    """What a figure's number counts: accuracy as a fraction (0-1) or a percentage (0-100), a count of MACs or
-    parameters, milliseconds, or a score without a unit (a zero-cost proxy, say)."""
-
-    FRACTION = "fraction"
-    PERCENT = "percent"
-    MACS = "MACs"
-    PARAMS = "parameters"
-    MS = "ms"
-    SCORE = "score"
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A metric or cost that an evaluator (or a space's cost model) declares it produces: its name, the direction
-    that is better, and its unit. An objective given without a direction takes the declared one.
+def resolve_objectives(
+    objectives: Sequence[Objective], figures: Sequence[Figure], producer: str = "the evaluator"
+) -> tuple[Objective, ...]:
+    """Each objective with a direction: its own when given (it may contradict the declaration), else the one its
+    figure declares; ``latency:<device>`` is the figure ``latency_ms:<device>``.
 
     Example:
-        >>> Figure("accuracy", Direction.MAX, Unit.FRACTION)
-        Figure(name='accuracy', direction=<Direction.MAX: 'max'>, unit=<Unit.FRACTION: 'fraction'>)
+        >>> figures = [Figure("score", Direction.MAX), Figure("macs", Direction.MIN, Unit.MACS)]
+        >>> resolved = resolve_objectives([Objective.parse("score"), Objective("macs", "max")], figures)
+        >>> [o.direction.value for o in resolved]
+        ['max', 'max']
+
+    Raises:
+        InvalidOptionError: an objective ``producer`` does not produce; the message lists what it produces.
     """
-
-    name: str
-    direction: Direction
-    unit: Unit = Unit.SCORE
-
-
-def figure_keys(name: str) -> tuple[str, ...]:
-    """The keys a figure called ``name`` may be stored under: itself, and ``latency_ms:<device>`` for
-    ``latency:<device>``."""
-    alias = name.replace("latency:", "latency_ms:", 1)
-    return (name, alias) if alias != name else (name,)
+    declared = {f.name: f.direction for f in figures}
+    found = {o.name: next((declared[k] for k in figure_keys(o.name) if k in declared), None) for o in objectives}
+    missing = [name for name, direction in found.items() if direction is None]
+    if missing:
+        raise InvalidOptionError(
+            f"objectives: {producer} does not produce {', '.join(missing)}; it produces "
+            f"{', '.join(sorted(declared)) or 'nothing'}"
+        )
+    return tuple(o if o.direction is not None else replace(o, direction=found[o.name]) for o in objectives)
 
 
 class Status(StrEnum):
@@ -271,6 +272,9 @@ class Evaluator(ABC):
     #: Whether one evaluation takes seconds or more (training): runners then schedule each architecture as a trial
     #: of its own instead of sending batches to long-lived workers.
     expensive: ClassVar[bool] = False
+    #: Options that name files (a table, say): a search makes them absolute where it starts, since workers run in
+    #: other folders.
+    path_options: ClassVar[tuple[str, ...]] = ()
 
     def prepare(self, workdir: Path) -> Path | None:
         """Build shared state under ``workdir`` and return its checkpoint (nothing to do by default)."""
@@ -284,9 +288,10 @@ class Evaluator(ABC):
         return []
 
     @abstractmethod
-    def figures(self) -> frozenset[str]:
-        """The names of the metrics and costs every OK result of this evaluator carries (e.g. ``accuracy``,
-        ``macs``, ``latency_ms:pixel3``): a search checks its objectives against them before anything runs."""
+    def figures(self) -> tuple[Figure, ...]:
+        """The metrics and costs every OK result of this evaluator carries (e.g. ``accuracy``, ``macs``,
+        ``latency_ms:pixel3``), each with its direction and unit: a search checks its objectives against them before
+        anything runs, and an objective given without a direction takes the declared one."""
 
     @abstractmethod
     def evaluate(self, archs: Sequence[Architecture], budget: Mapping[str, float] | None = None) -> list[EvalResult]:

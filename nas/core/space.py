@@ -17,6 +17,7 @@ import numpy as np
 
 from nas.core.cost import Cost
 from nas.core.errors import InvalidArchitectureError, InvalidOptionError
+from nas.core.figures import Direction, Figure, Unit
 from nas.core.registry import Registry
 
 Scalar = str | int | float | bool | None
@@ -274,6 +275,10 @@ class NetworkSpace(SearchSpace):
     @abstractmethod
     def cost(self, arch: Architecture) -> Cost:
         """MACs and parameters of ``arch`` for one input of `input_shape`, from the description alone."""
+
+    def figures(self) -> tuple[Figure, ...]:
+        """The figures `cost` gives, declared: ``macs`` and ``params``, both minimized."""
+        return (Figure("macs", Direction.MIN, Unit.MACS), Figure("params", Direction.MIN, Unit.PARAMS))
 
 
 def network_space(space: SearchSpace, what: str) -> NetworkSpace:

@@ -35,6 +35,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
@@ -48,7 +49,7 @@ from nas.core.plugins import FROM_CONFIG, FROM_OPTION, Plugin, environment_plugi
 from nas.core.registry import Registry, options_of
 from nas.core.space import SPACES
 from nas.search.runners import LOCAL
-from nas.search.strategies import STRATEGIES
+from nas.search.strategies import STRATEGIES, DedupKey
 
 ExportFormat = Literal["state_dict", "torchscript", "onnx"]
 #: Formats `nas export` writes.
@@ -76,6 +77,33 @@ class Named(_Section):
 
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SpaceConfig(Named):
+    """The search space: its name and options, given in ``options`` or beside the name (``{name: categorical,
+    dimensions: {...}}``); an unknown option is an error either way."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _options_beside_name(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("options", {}), dict):
+            return data  # the section's own validation says what is wrong
+        beside = {k: v for k, v in data.items() if k not in ("name", "options")}
+        twice = sorted(set(beside) & set(data.get("options", {})))
+        if twice:
+            raise ValueError(f"{', '.join(twice)} given beside the name and in options; give each option once")
+        if not beside:
+            return data
+        named = {k: v for k, v in data.items() if k == "name"}
+        return {**named, "options": {**data.get("options", {}), **beside}}
+
+
+class StrategyConfig(Named):
+    """The search strategy, its options, and what counts as one architecture when deduplicating its proposals: the
+    same function (``canonical``, the default: isomorphic cells of nb201 are evaluated once) or the same
+    description (``arch_id``). A space without canonical forms makes the two the same."""
+
+    dedup: Annotated[DedupKey, Strict(False)] = DedupKey.CANONICAL  # the key's text: canonical, arch_id
 
 
 def _check_options(options: Mapping[str, Any], accepted: list[str], what: str, note: str = "") -> None:
@@ -180,7 +208,9 @@ class StorageConfig(_Section):
 
 
 class ExportConfig(_Section):
-    """What the search exports at the end: the ``top`` architectures of the front, in these formats."""
+    """What the search exports at the end: the ``top`` architectures of the front, in these formats. Without
+    ``top``: the best one, but none for a space that builds no networks or an evaluator that looks results up in a
+    table (`nas.search.experiment.default_exports`)."""
 
     formats: list[ExportFormat] = Field(default_factory=lambda: list(EXPORT_FORMATS))
     top: Annotated[int, Field(ge=0)] = 1
@@ -191,11 +221,11 @@ class ExperimentConfig(_Section):
 
     name: str
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
-    space: Named
+    space: SpaceConfig
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     evaluator: Named
     objectives: Annotated[list[Objective], Field(min_length=1)]
-    strategy: Named = Named(name="random")
+    strategy: StrategyConfig = StrategyConfig(name="random")
     budget: BudgetConfig
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)

@@ -19,10 +19,11 @@ from typing import Any
 
 import yaml
 
+from nas.core.capabilities import KnowsCosts, TabularLookup
 from nas.core.errors import InvalidArchitectureError, InvalidOptionError, StoreError
-from nas.core.evaluation import EVALUATORS, EvalResult, Evaluator, Objective, figure_keys
+from nas.core.evaluation import EVALUATORS, EvalResult, Evaluator, Figure, Objective, resolve_objectives
 from nas.core.registry import options_of
-from nas.core.space import Architecture, NetworkSpace, SearchSpace, create_space
+from nas.core.space import SPACES, Architecture, NetworkSpace, SearchSpace, create_space
 from nas.search.config import ExperimentConfig
 from nas.search.lease import RunLease
 from nas.search.progress import SearchProgress
@@ -43,11 +44,14 @@ class Experiment:
     space: SearchSpace
     spec: EvaluatorSpec
     evaluator: Evaluator
+    #: What the evaluator declares it produces.
+    figures: tuple[Figure, ...] = ()
 
     @classmethod
     def wire(cls, config: ExperimentConfig, run_dir: Path) -> Experiment:
-        """Build the space and the evaluator of ``config`` for a run in ``run_dir`` (nothing is written), and check
-        that the evaluator produces every objective.
+        """Build the space and the evaluator of ``config`` for a run in ``run_dir`` (nothing is written), check the
+        objectives against the figures the evaluator declares, and give those without a direction the declared one
+        (the wired `config` holds them so).
 
         Raises:
             InvalidOptionError: an objective the evaluator does not produce (the message lists what it does).
@@ -55,14 +59,16 @@ class Experiment:
         space = create_space(config.space.name, **config.space.options)
         spec = EvaluatorSpec(config.evaluator.name, evaluator_options(config, space, run_dir))
         evaluator = spec.create()
-        produced = evaluator.figures()
-        missing = [o.name for o in config.objectives if not set(figure_keys(o.name)) & produced]
-        if missing:
+        figures = evaluator.figures()
+        objectives = resolve_objectives(config.objectives, figures, f"evaluator {config.evaluator.name!r}")
+        update: dict[str, Any] = {"objectives": list(objectives)}
+        if "top" not in config.export.model_fields_set:
+            update["export"] = config.export.model_copy(update={"top": default_exports(config)[0]})
+        elif config.export.top and not isinstance(space, NetworkSpace):
             raise InvalidOptionError(
-                f"objectives: evaluator {config.evaluator.name!r} does not produce {', '.join(missing)}; it produces "
-                f"{', '.join(sorted(produced))}"
+                f"export.top: space {space.name!r} builds no networks, so none can be exported; set export: {{top: 0}}"
             )
-        return cls(config, getattr(evaluator, "space", space), spec, evaluator)
+        return cls(config.model_copy(update=update), getattr(evaluator, "space", space), spec, evaluator, figures)
 
     def prepare(self, workdir: Path) -> None:
         """Let the evaluator build its shared state (a trained supernet, ...) under ``workdir``; workers then load
@@ -76,18 +82,33 @@ class Experiment:
         return tuple(self.config.objectives)
 
     def strategy(self) -> Strategy:
-        """The config's strategy, deduplicating, and screening proposals whose known costs break a bound."""
+        """The config's strategy, deduplicating by its ``dedup`` key, and screening proposals whose known costs break
+        a bound."""
         options = dict(self.config.strategy.options)
         cls = STRATEGIES.get(self.config.strategy.name)
-        if "known_costs" in options_of(cls) and hasattr(self.evaluator, "known_costs"):
+        if "known_costs" in options_of(cls) and isinstance(self.evaluator, KnowsCosts):
             options.setdefault("known_costs", self.evaluator.known_costs)
         inner = STRATEGIES.create(
             self.config.strategy.name, space=self.space, objectives=self.objectives, seed=self.config.seed, **options
         )
-        strategy: Strategy = Deduplicated(inner)
+        strategy: Strategy = Deduplicated(inner, key=self.config.strategy.dedup)
         known = set(self.space.cost(self.space.sample(0)).to_dict()) if isinstance(self.space, NetworkSpace) else set()
         bounded = [o for o in self.objectives if o.bound is not None and o.name in known]
         return Constrained(strategy, bounded) if bounded else strategy
+
+
+def default_exports(config: ExperimentConfig) -> tuple[int, str]:
+    """How many architectures of the front a search exports when ``export.top`` is not given: 1; none, with the
+    reason, for a space that builds no networks, or an evaluator that looks results up in a table (they have no
+    weights, and training one needs the task's data)."""
+    if not issubclass(SPACES.get(config.space.name), NetworkSpace):
+        return 0, f"space {config.space.name!r} builds no networks"
+    if issubclass(EVALUATORS.get(config.evaluator.name), TabularLookup):
+        return 0, (
+            f"the {config.evaluator.name} evaluator looked the results up, so they have no weights; export with "
+            "`nas export RUN --best` (trained on the config's dataset) or with --untrained"
+        )
+    return 1, ""
 
 
 def evaluator_options(config: ExperimentConfig, space: SearchSpace, run_dir: Path) -> dict[str, Any]:
@@ -324,21 +345,33 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
 
 
 def config_document(config: ExperimentConfig) -> dict[str, Any]:
-    """The config as plain YAML-able data (objectives as text such as ``macs<=2e+07``)."""
+    """The config as plain YAML-able data (objectives as ``{name, direction, bound}``; a wired config's directions
+    are resolved)."""
     document = config.model_dump(mode="json")
     document["objectives"] = [
-        {"name": o.name, "direction": o.direction.value, "bound": o.bound} for o in config.objectives
+        {"name": o.name, **({"direction": o.direction.value} if o.direction else {}), "bound": o.bound}
+        for o in config.objectives
     ]
     return document
 
 
 def absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
-    """``config`` with its dataset's paths (``data_dir``, a dataset given as a file or folder) made absolute here:
-    Ray runs each training in a working directory of its own, where a relative path means something else."""
+    """``config`` with its dataset's paths (``data_dir``, a dataset given as a file or folder) and the evaluator's
+    `Evaluator.path_options` (a table's file) made absolute here: Ray runs each training in a working directory of its
+    own, where a relative path means something else."""
     dataset = config.dataset
     name = str(Path(dataset.name).expanduser().resolve()) if Path(dataset.name).expanduser().exists() else dataset.name
     data_dir = None if dataset.data_dir is None else str(Path(dataset.data_dir).expanduser().resolve())
-    return config.model_copy(update={"dataset": dataset.model_copy(update={"name": name, "data_dir": data_dir})})
+    options = dict(config.evaluator.options)
+    for key in EVALUATORS.get(config.evaluator.name).path_options:
+        if isinstance(options.get(key), str):
+            options[key] = str(Path(options[key]).expanduser().resolve())
+    return config.model_copy(
+        update={
+            "dataset": dataset.model_copy(update={"name": name, "data_dir": data_dir}),
+            "evaluator": config.evaluator.model_copy(update={"options": options}),
+        }
+    )
 
 
 def run_search(
@@ -369,6 +402,7 @@ def run_search(
         lease.acquire()
     try:
         experiment = Experiment.wire(config, run_dir)
+        config = experiment.config  # with the objectives' directions resolved
         execution = config.execution
         runner = create_runner(
             execution.address,
@@ -383,7 +417,7 @@ def run_search(
         if not resume:  # everything is checked: the run can be created
             run_dir.mkdir(parents=True, exist_ok=True)
             lease.acquire()
-        store = ResultStore.create(url, config.name, experiment.space, experiment.objectives)
+        store = ResultStore.create(url, config.name, experiment.space, experiment.objectives, experiment.figures)
         with SearchProgress(experiment.objectives, config.budget.evaluations, enabled=progress) as bar:
             search = Search(
                 experiment.strategy(),

@@ -63,7 +63,7 @@ class SearchProgress:
         rows = [row for row in rows if all(math.isfinite(v) for v in row)]
         if rows:
             values = np.vstack([self.front, np.asarray(rows, dtype=float)])
-            self.front = values[pareto_mask(values, [o.direction for o in self.objectives])]
+            self.front = values[pareto_mask(values, [o.resolved for o in self.objectives])]
             for i, objective in enumerate(self.objectives):
                 column = self.front[:, i] * objective.sign()
                 self.best[i] = float(column.max()) * objective.sign()

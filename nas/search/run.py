@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from nas.core.errors import InvalidOptionError, MissingDataError
-from nas.core.evaluation import Objective, Status, figure_keys
+from nas.core.evaluation import Objective, Status, Unit, figure_keys
 from nas.core.pareto import pareto_mask
 from nas.search.config import NAMES_ONLY, ExperimentConfig, load_config
 from nas.search.store import ResultStore
@@ -60,6 +60,11 @@ class Run:
     @property
     def objectives(self) -> tuple[Objective, ...]:
         return self.store.objectives
+
+    @property
+    def units(self) -> dict[str, Unit]:
+        """The unit of each figure the run's evaluator declared (e.g. ``{"accuracy": Unit.PERCENT}``)."""
+        return {f.name: f.unit for f in self.store.figures}
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per architecture (see `ResultStore.to_dataframe`), with ``fidelity`` as text (``epochs=2
@@ -124,7 +129,7 @@ class Run:
             frame = frame[frame["feasible"] & (all_fidelities or frame["top_fidelity"])]
             if not frame.empty:
                 values = frame[[o.name for o in self.objectives]].to_numpy(dtype=float)
-                frame = frame[pareto_mask(values, [o.direction for o in self.objectives])]
+                frame = frame[pareto_mask(values, [o.resolved for o in self.objectives])]
             sort = sort or self.objectives[0].name
         if sort:
             frame = self._sorted(frame, sort)

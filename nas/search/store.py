@@ -7,7 +7,8 @@ attributes hold ``arch_id``, ``arch`` (the architecture's dict), each cost (``ma
 ``latency_ms:<device>``; also together as ``costs``), the ``metrics``, the provenance (evaluator, fidelity, seed,
 wall time), the reason of a failure, and ``search``: where the result sits in the search's history, which a resumed
 search replays (`SearchStep`). The study's user attributes hold what a resumed run must agree with: the space's name
-and version and the objectives.
+and version and the objectives; and ``figures``, what the evaluator declared it produces (name, direction, unit), so
+that a run's units are known without creating its evaluator.
 
 A store is opened for writing by `ResultStore.create` (the search holds the run's lease, `nas.lease`) and for
 reading by `ResultStore.open`, which never writes: it refuses a missing or empty store instead of creating one.
@@ -28,7 +29,7 @@ import pandas as pd
 import sqlalchemy.exc
 
 from nas.core.errors import InvalidOptionError, MissingDataError, StoreError
-from nas.core.evaluation import Direction, EvalResult, Objective, Provenance, Status
+from nas.core.evaluation import Direction, EvalResult, Figure, Objective, Provenance, Status, Unit
 from nas.core.space import Architecture, SearchSpace
 
 _OPTUNA_DIRECTION = {
@@ -111,8 +112,16 @@ class ResultStore:
         self.study, self.objectives, self.url = study, tuple(objectives), url
 
     @classmethod
-    def create(cls, url: str, name: str, space: SearchSpace, objectives: Sequence[Objective]) -> ResultStore:
-        """Open the run ``name`` in the storage at ``url`` for writing, creating it if it does not exist.
+    def create(
+        cls,
+        url: str,
+        name: str,
+        space: SearchSpace,
+        objectives: Sequence[Objective],
+        figures: Sequence[Figure] = (),
+    ) -> ResultStore:
+        """Open the run ``name`` in the storage at ``url`` for writing, creating it if it does not exist; a new run
+        records ``figures``, what its evaluator declares.
 
         Reopening a run checks that the space (name and version) and the objectives are the ones it was created
         with: results measured against other objectives, or on another version of a space, cannot be mixed into it.
@@ -122,20 +131,21 @@ class ResultStore:
         identity = {
             "space": space.name,
             "space_version": space.version,
-            "objectives": [[o.name, o.direction.value, o.bound] for o in objectives],
+            "objectives": [[o.name, o.resolved.value, o.bound] for o in objectives],
         }
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with storage_errors(url):
             study = optuna.create_study(
                 storage=url,
                 study_name=name,
-                directions=[_OPTUNA_DIRECTION[o.direction] for o in objectives],
+                directions=[_OPTUNA_DIRECTION[o.resolved] for o in objectives],
                 load_if_exists=True,
             )
             stored = {key: study.user_attrs.get(key) for key in identity}
             if all(value is None for value in stored.values()):
                 for key, value in identity.items():
                     study.set_user_attr(key, value)
+                study.set_user_attr("figures", [[f.name, f.direction.value, f.unit.value] for f in figures])
                 with warnings.catch_warnings():  # experimental since Optuna 3.2, and what optuna-dashboard shows
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     study.set_metric_names([o.name for o in objectives])
@@ -179,6 +189,14 @@ class ResultStore:
     def name(self) -> str:
         """The run's name (its study's)."""
         return self.study.study_name
+
+    @property
+    def figures(self) -> tuple[Figure, ...]:
+        """What the run's evaluator declared it produces (none for a run stored before figures were declared)."""
+        try:
+            return tuple(Figure(n, Direction(d), Unit(u)) for n, d, u in self.study.user_attrs.get("figures", ()))
+        except (TypeError, ValueError) as error:
+            raise StoreError(f"run {self.name!r} in {self.url} holds damaged figures ({error})") from None
 
     @property
     def space_name(self) -> str:

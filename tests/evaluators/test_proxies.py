@@ -145,7 +145,7 @@ def test_chosen_proxies_only(digits):
         ({"batch_size": 5000}, ["batch_size=5000", "training examples"]),
         ({"space": nas.create_space("nb201", input_shape=(3, 32, 32))}, ["(1, 8, 8)", "(3, 32, 32)", "fit_input"]),
         ({"space": nas.create_space("macro-cnn", input_shape=(1, 8, 8), num_classes=5)}, ["10 classes", "5"]),
-        ({"space": 3}, ["SearchSpace", "int"]),
+        ({"space": 3}, ["NetworkSpace", "int"]),
     ],
 )
 def test_evaluator_errors_say_what_is_wrong(options, words):

@@ -15,8 +15,8 @@ import nas
 from nas import Deduplicated, EvalResult, Objective, Provenance, Status
 from nas.search.strategies._optuna import SAMPLERS  # registers "optuna" until nas.strategies imports the bridge
 
-ACCURACY = [Objective.parse("accuracy")]
-ACCURACY_AND_MACS = [Objective.parse("accuracy"), Objective.parse("macs")]
+ACCURACY = [Objective.parse("max:accuracy")]
+ACCURACY_AND_MACS = [Objective.parse("max:accuracy"), Objective.parse("min:macs")]
 
 #: Options that make each sampler leave its random start after two trials (GP's model costs 0.2 to 1 s an ask).
 QUICK = {

@@ -58,7 +58,7 @@ def score(arch, space) -> EvalResult:
 
 def test_proposals_keep_known_cost_bounds_and_never_repeat():
     space = nas.create_space("nb201")
-    objectives = [Objective.parse("accuracy"), Objective.parse("macs<=30e6")]
+    objectives = [Objective.parse("max:accuracy"), Objective.parse("min:macs<=30e6")]
     strategy = nas.create_strategy("predictor", space, objectives, seed=0, candidates=300)
     asked = []
     for _ in range(8):
@@ -71,7 +71,7 @@ def test_proposals_keep_known_cost_bounds_and_never_repeat():
 
 def test_more_objectives_than_a_metric_and_a_cost_use_scalarizations():
     space = nas.create_space("resnet20-pooling", num_downsample=1)  # 27 architectures: the whole space is the pool
-    objectives = [Objective.parse("accuracy"), Objective.parse("min:loss"), Objective.parse("params")]
+    objectives = [Objective.parse("max:accuracy"), Objective.parse("min:loss"), Objective.parse("min:params")]
     strategy = nas.create_strategy("predictor", space, objectives, seed=0)
     assert strategy.mode == "chebyshev"
     for _ in range(9):
@@ -86,7 +86,7 @@ def _ranks(archs):
 
 def test_options_are_checked():
     with pytest.raises(nas.InvalidOptionError, match="initial >= 2"):
-        nas.create_strategy("predictor", nas.create_space("nb201"), [Objective.parse("accuracy")], initial=1)
+        nas.create_strategy("predictor", nas.create_space("nb201"), [Objective.parse("max:accuracy")], initial=1)
 
 
 def test_finds_near_optimal_cells_on_the_table(data_dir):

@@ -12,7 +12,7 @@ import pytest
 import nas
 from nas import Constrained, Deduplicated, EvalResult, Objective, Provenance, Status
 
-OBJECTIVES = [Objective.parse("accuracy")]
+OBJECTIVES = [Objective.parse("max:accuracy")]
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_duplicates_of_pending_architectures_get_the_result_when_it_arrives():
 
 
 def test_constrained_evaluates_only_feasible_architectures(space):
-    bound = Objective.parse("macs<=60e6")
+    bound = Objective.parse("min:macs<=60e6")
     inner = Recorder(space, OBJECTIVES, seed=6)
     strategy = Constrained(inner, [bound])
     asked = run(strategy, rounds=5, batch=6)
@@ -130,31 +130,37 @@ def test_constrained_evaluates_only_feasible_architectures(space):
 
 
 def test_constrained_with_an_impossible_bound_runs_dry(space):
-    strategy = Constrained(nas.RandomStrategy(space, OBJECTIVES, seed=0), [Objective.parse("params<=10")], max_rounds=3)
+    strategy = Constrained(
+        nas.RandomStrategy(space, OBJECTIVES, seed=0), [Objective.parse("min:params<=10")], max_rounds=3
+    )
     assert strategy.ask(5) == []
 
 
 def test_constraints_need_bounds_and_known_costs(space):
     inner = nas.RandomStrategy(space, OBJECTIVES)
     with pytest.raises(nas.InvalidOptionError, match="need bounds"):
-        Constrained(inner, [Objective.parse("macs")])
+        Constrained(inner, [Objective.parse("min:macs")])
     with pytest.raises(nas.InvalidOptionError, match="gives only macs, params"):
-        Constrained(inner, [Objective.parse("latency:pixel3<=3")]).ask(1)
+        Constrained(inner, [Objective.parse("min:latency:pixel3<=3")]).ask(1)
 
 
 def test_wrappers_compose(space):
-    strategy = Deduplicated(Constrained(nas.RandomStrategy(space, OBJECTIVES, seed=7), [Objective.parse("macs<=40e6")]))
+    strategy = Deduplicated(
+        Constrained(nas.RandomStrategy(space, OBJECTIVES, seed=7), [Objective.parse("min:macs<=40e6")])
+    )
     asked = run(strategy, rounds=5, batch=10)
     assert len(set(asked)) == len(asked) == 50 and all(space.cost(a).macs <= 40e6 for a in asked)
 
 
 def test_objective_parsing():
-    assert Objective.parse("accuracy").direction is nas.Direction.MAX
-    assert Objective.parse("latency:fpga").direction is nas.Direction.MIN
+    assert Objective.parse("accuracy").direction is None  # open: the evaluator's declaration decides
+    assert Objective.parse("latency:fpga") == Objective("latency:fpga")
+    assert Objective.parse("max:accuracy").direction is nas.Direction.MAX
+    assert Objective.parse("min:latency:fpga").direction is nas.Direction.MIN
     assert Objective.parse("min:error").name == "error" and Objective.parse("max:score").direction is nas.Direction.MAX
-    assert Objective.parse("accuracy>=90").feasible(91) and not Objective.parse("accuracy>=90").feasible(89)
+    assert Objective.parse("max:accuracy>=90").feasible(91) and not Objective.parse("max:accuracy>=90").feasible(89)
     with pytest.raises(nas.InvalidOptionError, match="not a number"):
-        Objective.parse("macs<=lots")
+        Objective.parse("min:macs<=lots")
 
 
 def test_eval_result_round_trip_and_values(space):
@@ -167,7 +173,21 @@ def test_eval_result_round_trip_and_values(space):
     assert not failed.ok and failed.value("accuracy") != failed.value("accuracy")  # NaN
 
 
+def test_an_open_direction_is_resolved_from_the_declared_figures():
+    figures = [nas.Figure("analog_accuracy", nas.Direction.MAX), nas.Figure("macs", nas.Direction.MIN)]
+    objectives = [Objective.parse("analog_accuracy"), Objective.parse("max:macs"), Objective.parse("macs<=5")]
+    resolved = nas.resolve_objectives(objectives[:2], figures)
+    assert [o.direction for o in resolved] == [nas.Direction.MAX, nas.Direction.MAX]  # an explicit one is kept
+    assert nas.resolve_objectives(objectives[2:], figures)[0].feasible(4)
+    with pytest.raises(nas.InvalidOptionError, match="does not produce analog_acc; it produces analog_accuracy, macs"):
+        nas.resolve_objectives([Objective.parse("analog_acc")], figures)
+    with pytest.raises(nas.InvalidOptionError, match="analog_accuracy has none: write max:NAME or min:NAME"):
+        nas.RandomStrategy(nas.create_space("nb201"), objectives[:1], seed=0)
+    with pytest.raises(nas.InvalidOptionError, match="has no direction"):
+        objectives[0].sign()
+
+
 def test_objective_directions_as_text():
-    assert Objective("accuracy", "max") == Objective.parse("accuracy") and Objective("macs", "min").sign() == -1.0
+    assert Objective("accuracy", "max") == Objective.parse("max:accuracy") and Objective("macs", "min").sign() == -1.0
     with pytest.raises(nas.InvalidOptionError, match="direction 'up' is not one of max, min"):
         Objective("accuracy", "up")

@@ -97,7 +97,7 @@ class FlakyTable(nas.Evaluator):
         self.table = nas.create_evaluator("nb201-table", dataset=dataset, data_dir=data_dir, devices=["pixel3"])
         self.space = self.table.space
 
-    def figures(self) -> frozenset[str]:
+    def figures(self) -> tuple[nas.Figure, ...]:
         return self.table.figures()
 
     def evaluate(self, archs, budget=None):

@@ -1,6 +1,6 @@
-"""The benchmarks behind ``nas bench``: search strategies (``nb201``), zero-cost proxies (``proxies``) and
-performance predictors (``predictors``), each against NAS-Bench-201's exact ground truth, and supernets
-(``supernet``) against training from scratch."""
+"""The benchmarks behind ``nas bench``: search strategies (``nb201``, and ``search`` on any table a config names),
+zero-cost proxies (``proxies``) and performance predictors (``predictors``), each against NAS-Bench-201's exact
+ground truth, and supernets (``supernet``) against training from scratch."""
 
 from nas.analysis.bench._predictors import bench_predictors
 from nas.analysis.bench._proxies import BENCH_PROXIES, bench_proxies
@@ -9,7 +9,9 @@ from nas.analysis.bench._search import (
     Problem,
     Run,
     Scorer,
+    bench_config,
     bench_nb201,
+    bench_problem,
     make_strategy,
     search,
     strategy_names,
@@ -24,8 +26,10 @@ __all__ = [
     "Problem",
     "Run",
     "Scorer",
+    "bench_config",
     "bench_nb201",
     "bench_predictors",
+    "bench_problem",
     "bench_proxies",
     "bench_supernet",
     "make_strategy",

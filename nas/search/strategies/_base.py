@@ -30,6 +30,12 @@ class Strategy(ABC):
     def __init__(self, space: SearchSpace, objectives: Sequence[Objective], seed: int | None = None) -> None:
         if not objectives:
             raise InvalidOptionError("a strategy needs at least one objective, e.g. accuracy")
+        open_ = [o.name for o in objectives if o.direction is None]
+        if open_:
+            raise InvalidOptionError(
+                f"a strategy needs each objective's direction; {', '.join(open_)} has none: write max:NAME or "
+                "min:NAME, or resolve the objectives against the evaluator's figures (nas.resolve_objectives)"
+            )
         self.space = space
         self.objectives = tuple(objectives)
         self.rng = np.random.default_rng(seed)

@@ -101,7 +101,7 @@ class OptunaStrategy(Strategy):
             sampler's seed is drawn from the strategy's generator.
 
     Example:
-        >>> objectives = [Objective.parse("accuracy"), Objective.parse("macs")]  # doctest: +SKIP
+        >>> objectives = [Objective.parse("max:accuracy"), Objective.parse("min:macs")]  # doctest: +SKIP
         >>> strategy = OptunaStrategy(space, objectives, seed=0, sampler="nsga2")  # doctest: +SKIP
     """
 
@@ -118,7 +118,7 @@ class OptunaStrategy(Strategy):
         self._distributions: dict[str, BaseDistribution] = {
             name: CategoricalDistribution(list(labels)) for name, labels in self._choices.items()
         }
-        directions = [_STUDY_DIRECTIONS[o.direction] for o in self.objectives]
+        directions = [_STUDY_DIRECTIONS[o.resolved] for o in self.objectives]
         seeded = _create_sampler(sampler, sampler_options or {}, seed=int(self.rng.integers(2**31)))
         with _quiet():
             self.study = optuna.create_study(sampler=seeded, directions=directions)

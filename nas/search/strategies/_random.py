@@ -11,7 +11,7 @@ class RandomStrategy(Strategy):
     """Samples every architecture independently with the space's `sample`; learns nothing.
 
     Example:
-        >>> strategy = RandomStrategy(space, [Objective.parse("accuracy")], seed=0)  # doctest: +SKIP
+        >>> strategy = RandomStrategy(space, [Objective.parse("max:accuracy")], seed=0)  # doctest: +SKIP
         >>> batch = strategy.ask(8)  # doctest: +SKIP
     """
 

@@ -20,7 +20,7 @@ def pareto_ranks(results: Sequence[EvalResult], objectives: Sequence[Objective])
         return np.zeros(0, dtype=int)
     values = np.array([[r.value(o.name) for o in objectives] for r in results], dtype=float)
     ranks = np.empty(len(results), dtype=int)
-    for front, members in enumerate(non_dominated_sort(values, [o.direction for o in objectives])):
+    for front, members in enumerate(non_dominated_sort(values, [o.resolved for o in objectives])):
         ranks[members] = front
     feasible = np.array([all(o.feasible(r.value(o.name)) for o in objectives) for r in results])
     return np.where(feasible, ranks, ranks + len(results))
