@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nas.analysis.ranking import RankAgreement, agreement, rank_agreement
     from nas.analysis.report import write_report
-    from nas.core.capabilities import KnowsCosts, Prepares, TabularLookup, WeightSharing
+    from nas.core.capabilities import KnowsCosts, Prepares, ReadsData, TabularLookup, WeightSharing
+    from nas.core.context import create_context
     from nas.core.cost import Cost
     from nas.core.encodings import ENCODINGS, Encoder, KnownCosts, space_costs
     from nas.core.errors import (
@@ -48,8 +49,16 @@ if TYPE_CHECKING:
         create_evaluator,
         register_evaluator,
     )
+    from nas.core.options import Options, validate_options
     from nas.core.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
-    from nas.core.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
+    from nas.core.predictors import (
+        PREDICTORS,
+        Prediction,
+        Predictor,
+        PredictorOptions,
+        create_predictor,
+        register_predictor,
+    )
     from nas.core.preprocessing import DataRecord, Preprocessing
     from nas.core.registry import Registry
     from nas.core.space import (
@@ -57,9 +66,11 @@ if TYPE_CHECKING:
         Architecture,
         CellGraph,
         Choice,
+        NetworkOptions,
         NetworkSpace,
         SearchSpace,
         Seed,
+        Task,
         create_space,
         list_spaces,
         network_space,
@@ -123,19 +134,23 @@ _MODULES: dict[str, str] = {
     "MissingDataError": "nas.core.errors",
     "MissingExtraError": "nas.core.errors",
     "NASError": "nas.core.errors",
+    "NetworkOptions": "nas.core.space",
     "NetworkSpace": "nas.core.space",
     "Objective": "nas.core.evaluation",
+    "Options": "nas.core.options",
     "OptunaStrategy": "nas.search.strategies",
     "PREDICTORS": "nas.core.predictors",
     "ParetoFront": "nas.core.pareto",
     "Prediction": "nas.core.predictors",
     "Predictor": "nas.core.predictors",
     "PredictorGuided": "nas.search.strategies",
+    "PredictorOptions": "nas.core.predictors",
     "Prepares": "nas.core.capabilities",
     "Preprocessing": "nas.core.preprocessing",
     "Provenance": "nas.core.evaluation",
     "RandomStrategy": "nas.search.strategies",
     "RankAgreement": "nas.analysis.ranking",
+    "ReadsData": "nas.core.capabilities",
     "Registry": "nas.core.registry",
     "RegularizedEvolution": "nas.search.strategies",
     "ResultStore": "nas.search.store",
@@ -152,12 +167,14 @@ _MODULES: dict[str, str] = {
     "StoreError": "nas.core.errors",
     "Strategy": "nas.search.strategies",
     "TabularLookup": "nas.core.capabilities",
+    "Task": "nas.core.space",
     "Unit": "nas.core.evaluation",
     "UnknownNameError": "nas.core.errors",
     "WeightSharing": "nas.core.capabilities",
     "agreement": "nas.analysis.ranking",
     "check_onnx": "nas.deploy.export",
     "check_torchscript": "nas.deploy.export",
+    "create_context": "nas.core.context",
     "create_evaluator": "nas.core.evaluation",
     "create_predictor": "nas.core.predictors",
     "create_runner": "nas.search.runners",
@@ -182,6 +199,7 @@ _MODULES: dict[str, str] = {
     "register_strategy": "nas.search.strategies",
     "run_search": "nas.search.experiment",
     "space_costs": "nas.core.encodings",
+    "validate_options": "nas.core.options",
     "verify_run": "nas.deploy.models",
     "write_report": "nas.analysis.report",
 }
@@ -222,18 +240,22 @@ __all__ = [
     "MissingDataError",
     "MissingExtraError",
     "NASError",
+    "NetworkOptions",
     "NetworkSpace",
     "Objective",
+    "Options",
     "OptunaStrategy",
     "ParetoFront",
     "Prediction",
     "Predictor",
     "PredictorGuided",
+    "PredictorOptions",
     "Prepares",
     "Preprocessing",
     "Provenance",
     "RandomStrategy",
     "RankAgreement",
+    "ReadsData",
     "Registry",
     "RegularizedEvolution",
     "ResultStore",
@@ -248,12 +270,14 @@ __all__ = [
     "StoreError",
     "Strategy",
     "TabularLookup",
+    "Task",
     "Unit",
     "UnknownNameError",
     "WeightSharing",
     "agreement",
     "check_onnx",
     "check_torchscript",
+    "create_context",
     "create_evaluator",
     "create_predictor",
     "create_runner",
@@ -278,6 +302,7 @@ __all__ = [
     "register_strategy",
     "run_search",
     "space_costs",
+    "validate_options",
     "verify_run",
     "write_report",
 ]

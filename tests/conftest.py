@@ -1,4 +1,5 @@
-"""Shared fixtures: the third-party data directory (``NAS_DATA_DIR``, default ../shared/data)."""
+"""Shared fixtures: the third-party data directory (``NAS_DATA_DIR``, default ../shared/data), and contexts for
+evaluators."""
 
 from __future__ import annotations
 
@@ -40,3 +41,16 @@ def _measured_cost(space: nas.SearchSpace, arch: nas.Architecture) -> nas.Cost:
 def measured_cost() -> Callable[[nas.SearchSpace, nas.Architecture], nas.Cost]:
     """What the cost model must equal: the built module's counted MACs and parameters."""
     return _measured_cost
+
+
+@pytest.fixture(scope="session")
+def make_context() -> Callable[..., nas.EvaluatorContext]:
+    """``make_context(evaluator, space, data="digits", **kwargs)``: `nas.create_context` on one thread (the tests
+    share the machine) unless told."""
+
+    def make(
+        evaluator: str, space: str | nas.SearchSpace, data: str | nas.DataSpec = "digits", **kwargs: object
+    ) -> nas.EvaluatorContext:
+        return nas.create_context(evaluator, space, data, **{"threads": 1, **kwargs})  # type: ignore[arg-type]
+
+    return make

@@ -2,32 +2,62 @@
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from nas import (
     EVALUATORS,
+    PREDICTORS,
     Architecture,
+    DataSpec,
     EvalResult,
     Evaluator,
+    EvaluatorContext,
     InvalidArchitectureError,
     InvalidOptionError,
     MissingDataError,
     NetworkSpace,
     Provenance,
-    SearchSpace,
-    create_evaluator,
+    ReadsData,
+    Task,
     create_predictor,
 )
+from nas import Options as BaseOptions
+from nas.core.registry import registered
 
 #: The file `PredictorEvaluator.prepare` writes: the training data, from which the predictor is refitted exactly.
 CHECKPOINT = "predictor.json"
+
+
+class PredictorEvaluatorOptions(BaseOptions):
+    """The options of the ``predictor`` evaluator (see `PredictorEvaluator`)."""
+
+    predictor: Annotated[str, registered(PREDICTORS)] = "random-forest"
+    metric: str = "accuracy"
+    trusted: Annotated[str, registered(EVALUATORS)] | None = None
+    trusted_options: dict[str, Any] = Field(default_factory=dict)
+    train_size: Annotated[int, Field(ge=2)] = 100
+    predictor_options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _components(self) -> PredictorEvaluatorOptions:
+        """The options of the predictor and of the trusted evaluator are theirs."""
+        PREDICTORS.options(self.predictor, self.predictor_options)
+        if self.trusted is not None:
+            EVALUATORS.options(self.trusted, self.trusted_options)
+        elif self.trusted_options:
+            raise ValueError("trusted_options apply to a trusted evaluator; give trusted too")
+        return self
+
+    def trusted_class(self) -> type[Evaluator] | None:
+        return None if self.trusted is None else EVALUATORS.get(self.trusted)
 
 
 class PredictorEvaluator(Evaluator):
@@ -39,49 +69,55 @@ class PredictorEvaluator(Evaluator):
     Each result's metrics hold the prediction (``metric``) and its uncertainty (``metric + "_std"``); costs are the
     space's MACs and parameters.
 
-    Args:
-        space: the search space.
+    From its context: the space, the seed (of the training sample and the predictor), and the checkpoint `prepare`
+    wrote, which it loads. The trusted evaluator gets the same context (it reads the data, if any).
+
+    Options (`PredictorEvaluatorOptions`):
         predictor: a registered predictor name (see ``nas.PREDICTORS.names()``).
         metric: the metric to learn and predict.
-        trusted: the evaluator that measures the training architectures in `prepare` (a name or an instance).
-        trusted_options: options for a trusted evaluator given by name (the space is passed when it takes one).
+        trusted: the registered evaluator that measures the training architectures in `prepare`.
+        trusted_options: its options.
         train_size: architectures the trusted evaluator measures in `prepare`.
-        checkpoint: a checkpoint written by `prepare` to load instead of measuring.
-        seed: seeds the training sample and the predictor.
-        predictor_options: more options for the predictor (``encoding``, ``proxies``, ...).
+        predictor_options: the predictor's options (``encoding``, ...).
 
     Example:
+        >>> context = nas.create_context("nb201-table", "nb201", "cifar10")  # doctest: +SKIP
         >>> evaluator = nas.create_evaluator(  # doctest: +SKIP
-        ...     "predictor", space=space, trusted="nb201-table", trusted_options={"devices": []}, train_size=100
+        ...     "predictor", context, trusted="nb201-table", trusted_options={"devices": []}, train_size=100
         ... )
         >>> evaluator.prepare(Path("run"))  # doctest: +SKIP
         >>> evaluator.evaluate(archs)[0].metrics  # doctest: +SKIP
         {'accuracy': 91.2, 'accuracy_std': 0.8}
     """
 
-    name: ClassVar[str] = "predictor"
+    Options = PredictorEvaluatorOptions
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        predictor: str = "random-forest",
-        metric: str = "accuracy",
-        trusted: str | Evaluator | None = None,
-        trusted_options: Mapping[str, Any] | None = None,
-        train_size: int = 100,
-        checkpoint: str | Path | None = None,
-        seed: int = 0,
-        predictor_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        if train_size < 2:
-            raise InvalidOptionError(f"{self.name}: train_size must be at least 2; got {train_size}")
-        self.space, self.metric, self.seed = space, metric, seed
-        self.predictor_name, self.train_size = predictor, train_size
-        self.predictor = create_predictor(predictor, space, seed=seed, **(predictor_options or {}))
-        self.trusted, self.trusted_options = trusted, dict(trusted_options or {})
+    def __init__(self, context: EvaluatorContext, options: PredictorEvaluatorOptions | None = None) -> None:
+        options = PredictorEvaluatorOptions() if options is None else options
+        self.context, self.options = context, options
+        self.space, self.metric, self.seed = context.space, options.metric, context.seed
+        self.predictor_name, self.train_size = options.predictor, options.train_size
+        self.predictor = create_predictor(options.predictor, self.space, seed=self.seed, **options.predictor_options)
+        self.trusted = options.trusted
         self.training: tuple[list[Architecture], list[float]] | None = None
-        if checkpoint is not None:
-            self._load(Path(checkpoint))
+        if context.checkpoint is not None:
+            self._load(context.checkpoint)
+
+    @classmethod
+    def data_options(cls, options: BaseOptions) -> type[BaseOptions]:
+        """The trusted evaluator's data options (none without one that reads data)."""
+        trusted = _options(options).trusted_class()
+        if isinstance(trusted, ReadsData):
+            return trusted.data_options(_trusted_options(options))
+        return BaseOptions
+
+    @classmethod
+    def data_task(cls, data: DataSpec, options: BaseOptions) -> Task | None:
+        """The task of the data, as the trusted evaluator reads it (none without one that reads data)."""
+        trusted = _options(options).trusted_class()
+        if isinstance(trusted, ReadsData):
+            return trusted.data_task(data, _trusted_options(options))
+        return None
 
     def fit(self, results: Sequence[EvalResult]) -> PredictorEvaluator:
         """Learn from evaluated architectures (the failed ones and those without the metric are left out)."""
@@ -103,7 +139,7 @@ class PredictorEvaluator(Evaluator):
             if self.trusted is None:
                 raise InvalidOptionError(
                     f"{self.name} has no data to learn from: give a trusted evaluator (e.g. trusted='train'), "
-                    "a checkpoint, or call fit with evaluated results"
+                    "a checkpoint in its context, or call fit with evaluated results"
                 )
             archs = self.space.sample_many(self.train_size, np.random.default_rng([self.seed, 0]))
             self.fit(self._trusted().evaluate(list({a.arch_id: a for a in archs}.values())))
@@ -158,18 +194,13 @@ class PredictorEvaluator(Evaluator):
 
     @property
     def _source(self) -> str:
-        if isinstance(self.trusted, Evaluator):
-            return self.trusted.name
         return self.trusted or "given results"
 
     def _trusted(self) -> Evaluator:
-        if isinstance(self.trusted, Evaluator):
-            return self.trusted
+        """The trusted evaluator, with this evaluator's context (but not its checkpoint)."""
         assert self.trusted is not None
-        options = dict(self.trusted_options)
-        if "space" in inspect.signature(EVALUATORS.get(self.trusted)).parameters:
-            options.setdefault("space", self.space)
-        return create_evaluator(self.trusted, **options)
+        context = dataclasses.replace(self.context, checkpoint=None)
+        return EVALUATORS.create(self.trusted, context, **self.options.trusted_options)
 
     def _load(self, path: Path) -> None:
         try:
@@ -188,3 +219,15 @@ class PredictorEvaluator(Evaluator):
             )
         self.predictor.fit(archs, values)
         self.training = (archs, values)
+
+
+def _options(options: BaseOptions) -> PredictorEvaluatorOptions:
+    if not isinstance(options, PredictorEvaluatorOptions):
+        raise InvalidOptionError(f"the predictor evaluator's options are PredictorEvaluatorOptions; got {options!r}")
+    return options
+
+
+def _trusted_options(options: BaseOptions) -> BaseOptions:
+    chosen = _options(options)
+    assert chosen.trusted is not None
+    return EVALUATORS.options(chosen.trusted, chosen.trusted_options)

@@ -13,7 +13,6 @@ Definitions (contract):
 
 from __future__ import annotations
 
-import inspect
 import statistics
 import time
 from collections.abc import Sequence
@@ -22,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from nas.core.capabilities import KnowsCosts, TabularLookup
+from nas.core.context import create_context
 from nas.core.errors import InvalidOptionError
-from nas.core.evaluation import Evaluator, Objective, create_evaluator
+from nas.core.evaluation import DataSpec, Evaluator, Objective, create_evaluator
 from nas.core.pareto import hypervolume, normalize, pareto_mask
-from nas.core.space import Architecture
+from nas.core.space import Architecture, SearchSpace
 from nas.search.strategies import STRATEGIES, Deduplicated, Strategy, create_strategy
 
 #: Optuna's samplers run through the bridge as baselines, under these names.
@@ -34,12 +35,13 @@ OPTUNA_BASELINES = {"optuna-tpe": "tpe", "optuna-nsga2": "nsga2", "optuna-motpe"
 
 @dataclass
 class Problem:
-    """The benchmark's ground truth: the table's values of the objectives for every architecture."""
+    """The benchmark's ground truth: the table's values of the objectives for every architecture of its space."""
 
     evaluator: Evaluator
     objectives: tuple[Objective, ...]
     archs: list[Architecture]
     values: np.ndarray  # (architectures, objectives), in the objectives' units
+    space: SearchSpace
 
     @classmethod
     def nb201(cls, data_dir: str | None, dataset: str, objectives: Sequence[Objective]) -> Problem:
@@ -49,10 +51,12 @@ class Problem:
                 f"got {', '.join(o.name for o in objectives)}"
             )
         devices = [o.name.partition(":")[2] for o in objectives if o.name.startswith("latency:")]
-        evaluator = create_evaluator("nb201-table", dataset=dataset, data_dir=data_dir, devices=devices)
-        table = evaluator.table()  # type: ignore[attr-defined]
+        context = create_context("nb201-table", "nb201", DataSpec(dataset, data_dir))
+        evaluator = create_evaluator("nb201-table", context, devices=devices)
+        assert isinstance(evaluator, TabularLookup)
         columns = [o.name.replace("latency:", "latency_ms:", 1) for o in objectives]
-        return cls(evaluator, tuple(objectives), evaluator.archs(), table[columns].to_numpy(float))  # type: ignore[attr-defined]
+        values = evaluator.table()[columns].to_numpy(float)
+        return cls(evaluator, tuple(objectives), evaluator.archs(), values, context.space)
 
     @property
     def directions(self) -> list[Any]:
@@ -129,14 +133,14 @@ def strategy_names(name: str) -> list[str]:
 
 
 def make_strategy(name: str, problem: Problem, seed: int) -> Strategy:
-    """A registered strategy, or an Optuna baseline (``optuna-tpe``, ...) through the bridge."""
-    space = problem.evaluator.space  # type: ignore[attr-defined]
+    """A registered strategy, or an Optuna baseline (``optuna-tpe``, ...) through the bridge; it knows the table's
+    costs."""
+    known = problem.evaluator.known_costs if isinstance(problem.evaluator, KnowsCosts) else None
     if name in OPTUNA_BASELINES:
-        return create_strategy("optuna", space, problem.objectives, seed=seed, sampler=OPTUNA_BASELINES[name])
-    options = {}
-    if "known_costs" in inspect.signature(STRATEGIES.get(name)).parameters:
-        options["known_costs"] = problem.evaluator.known_costs  # type: ignore[attr-defined]
-    return create_strategy(name, space, problem.objectives, seed=seed, **options)
+        return create_strategy(
+            "optuna", problem.space, problem.objectives, seed, known_costs=known, sampler=OPTUNA_BASELINES[name]
+        )
+    return create_strategy(name, problem.space, problem.objectives, seed, known_costs=known)
 
 
 def bench_nb201(
