@@ -54,3 +54,15 @@ def make_context() -> Callable[..., nas.EvaluatorContext]:
         return nas.create_context(evaluator, space, data, **{"threads": 1, **kwargs})  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def nb201_table(data_dir: Path, make_context: Callable[..., nas.EvaluatorContext]) -> Callable[..., nas.Evaluator]:
+    """``nb201_table(dataset="cifar10", **options)``: the ``nb201-table`` evaluator of a NAS-Bench-201 dataset, on the
+    nb201 space of its task."""
+
+    def make(dataset: str = "cifar10", **options: object) -> nas.Evaluator:
+        context = make_context("nb201-table", "nb201", nas.DataSpec(dataset, str(data_dir)))
+        return nas.create_evaluator("nb201-table", context, **options)
+
+    return make

@@ -60,6 +60,7 @@ def create_context(
     threads: int = 1,
     device: str = "cpu",
     run_dir: str | Path | None = None,
+    checkpoint: str | Path | None = None,
 ) -> EvaluatorContext:
     """The context of the registered evaluator ``evaluator``: ``space`` (a space, or a registered name created with
     ``space_options`` fitted to the data's task, see `fitted_space_options`), the data (a `DataSpec` or a dataset
@@ -78,4 +79,5 @@ def create_context(
         raise InvalidOptionError(
             f"space_options apply to a space given by name; got a space object and {space_options}"
         )
-    return EvaluatorContext(space, spec, seed, threads, device, None if run_dir is None else Path(run_dir))
+    run_dir, checkpoint = (None if p is None else Path(p) for p in (run_dir, checkpoint))
+    return EvaluatorContext(space, spec, seed, threads, device, run_dir, checkpoint)
