@@ -61,6 +61,7 @@ from nas import (
     Options,
     Provenance,
     network_space,
+    register_evaluator,
 )
 
 #: A minibatch: inputs (N, C, H, W) and integer class labels (N,).
@@ -259,6 +260,7 @@ class ZeroCostOptions(Options):
     fit_input: bool = False
 
 
+@register_evaluator("zero-cost")
 class ZeroCostEvaluator(ReadsDataset, Evaluator):
     """Scores each architecture with zero-cost proxies on one minibatch of real data: no training.
 

@@ -29,6 +29,7 @@ from nas import (
     MissingDataError,
     Options,
     Provenance,
+    register_evaluator,
 )
 from search_spaces.nb201 import EDGES, NB201Space, edge_name
 
@@ -95,6 +96,7 @@ def read_published(root: Path, dataset: str) -> dict[str, dict[str, Any]]:
     return records
 
 
+@register_evaluator("nb201-published-proxies")
 class PublishedProxiesEvaluator(ReadsBenchmark, Evaluator):
     """Looks the published zero-cost scores of NAS-Bench-201 cells up (the cells of NAS-Bench-Suite-Zero's sample).
 

@@ -32,6 +32,7 @@ from nas import (
     Provenance,
     SearchSpace,
     Task,
+    register_evaluator,
 )
 from search_spaces.nb201 import NB201Space
 
@@ -189,6 +190,7 @@ def resolve_data_dir(data_dir: str | Path | None) -> Path:
     return Path(chosen).expanduser()
 
 
+@register_evaluator("nb201-table")
 class NB201TableEvaluator(ReadsBenchmark, Evaluator):
     """Looks NAS-Bench-201 cells up in the benchmark's tables: no training, microseconds per architecture.
 

@@ -44,6 +44,7 @@ from nas import (
     SearchSpace,
     Task,
     network_space,
+    register_evaluator,
 )
 from nas.core.options import Fraction, PositiveFloat, PositiveInt, validate_options
 
@@ -161,6 +162,7 @@ def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, fl
     return correct / len(y), loss / len(y)
 
 
+@register_evaluator("train")
 class TrainEvaluator(ReadsDataset, Evaluator):
     """Trains each architecture from scratch and reports its validation accuracy.
 

@@ -16,7 +16,7 @@ import torch
 from pydantic import AfterValidator, model_validator
 from torch import nn
 
-from nas import Architecture, Choice, Cost, NetworkOptions, Seed
+from nas import Architecture, Choice, Cost, NetworkOptions, Seed, register_space
 from nas.core.options import Distinct, NonEmptyList, PositiveFloat, PositiveInt
 from search_spaces.blocks import HW, BlockNetworkSpace, conv_bn, conv_bn_cost, conv_bn_out
 
@@ -112,6 +112,7 @@ class MacroCNNOptions(NetworkOptions):
         return self
 
 
+@register_space("macro-cnn")
 class MacroCNNSpace(BlockNetworkSpace):
     """Stage-wise CNN of MBConv or conv-BN-ReLU blocks: per-stage width and depth, per-block kernel and expansion.
 

@@ -17,7 +17,16 @@ import torch
 from pydantic import model_validator
 from torch import nn
 
-from nas import Architecture, CellGraph, Choice, Cost, InvalidArchitectureError, NetworkOptions, NetworkSpace
+from nas import (
+    Architecture,
+    CellGraph,
+    Choice,
+    Cost,
+    InvalidArchitectureError,
+    NetworkOptions,
+    NetworkSpace,
+    register_space,
+)
 from nas.core.cost import batchnorm, conv2d, linear
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -131,6 +140,7 @@ class NB201Options(NetworkOptions):
         return self
 
 
+@register_space("nb201")
 class NB201Space(NetworkSpace):
     """NAS-Bench-201 cells (15,625; 6,466 distinct functions) in the benchmark's CIFAR skeleton.
 

@@ -16,7 +16,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from nas import Architecture, Choice, Cost, NetworkOptions
+from nas import Architecture, Choice, Cost, NetworkOptions, register_space
 from nas.core.cost import conv_out
 from nas.core.options import Distinct, NonEmptyList, PositiveInt
 from search_spaces.blocks import HW, BlockNetworkSpace, conv_bn, conv_bn_cost, conv_bn_out
@@ -90,6 +90,7 @@ class ResNet20PoolingOptions(NetworkOptions):
     ops: Annotated[tuple[Op, ...], NonEmptyList, Distinct] = OPS
 
 
+@register_space("resnet20-pooling")
 class ResNet20PoolingSpace(BlockNetworkSpace):
     """ResNet-20 whose downsampling layers (how many is an option) are placed and typed by the architecture.
 

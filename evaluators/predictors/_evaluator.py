@@ -28,6 +28,7 @@ from nas import (
     ReadsData,
     Task,
     create_predictor,
+    register_evaluator,
 )
 from nas import Options as BaseOptions
 from nas.core.registry import registered
@@ -60,6 +61,7 @@ class PredictorEvaluatorOptions(BaseOptions):
         return None if self.trusted is None else EVALUATORS.get(self.trusted)
 
 
+@register_evaluator("predictor")
 class PredictorEvaluator(Evaluator):
     """Predicts a metric with a registered `Predictor`: no training, milliseconds per batch.
 

@@ -36,6 +36,7 @@ from nas import (
     InvalidOptionError,
     NASError,
     Provenance,
+    register_evaluator,
 )
 from nas.core.options import PositiveInt, validate_options
 
@@ -53,6 +54,7 @@ class SupernetOptions(TrainingPlan):
     workers: PositiveInt = 1
 
 
+@register_evaluator("supernet")
 class SupernetEvaluator(ReadsDataset, Evaluator):
     """Scores architectures with the weights they inherit from a trained supernet.
 

@@ -3,7 +3,8 @@
 A class is registered either with the decorator (``@register_space("my-space")``) or by another installed package
 through an entry point in the registry's group (``[project.entry-points."nas.spaces"]``), so the core never imports
 the concrete packages. The registry owns the name: it sets the class's ``name`` when it registers it (the
-decorator's argument, or the entry point's name).
+decorator's argument, or the entry point's name). A class that is also registered by its module's decorator has its
+name wherever its module is imported, e.g. in a Ray worker that unpickles an instance: the concrete packages do both.
 
 A registered class declares its options as a pydantic model in the ClassVar ``Options`` (see `nas.core.options`),
 and its constructor takes what the framework hands it first and the validated options last: ``cls(*given, options)``.
