@@ -228,7 +228,8 @@ class EvalResult:
 @dataclass(frozen=True)
 class DataSpec:
     """The task's data as the config names it: a dataset name (``digits``, ``fashion-mnist``), an ``.npz`` file
-    or an image folder; where to find it; and options of its loading and split (``train_size``, ...)."""
+    or an image folder; where to find it; and options of its loading and split (``train_size``, ...), which the
+    evaluator that reads it validates with its model (`nas.ReadsData`)."""
 
     name: str = "digits"
     data_dir: str | None = None
