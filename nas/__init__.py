@@ -30,9 +30,11 @@ if TYPE_CHECKING:
         MissingDataError,
         MissingExtraError,
         NASError,
+        PluginError,
         RunLockedError,
         StoreError,
         UnknownNameError,
+        WorkerSetupError,
     )
     from nas.core.evaluation import (
         EVALUATORS,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     )
     from nas.core.options import Options, validate_options
     from nas.core.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
+    from nas.core.plugins import load_plugins
     from nas.core.predictors import (
         PREDICTORS,
         Prediction,
@@ -141,6 +144,7 @@ _MODULES: dict[str, str] = {
     "OptunaStrategy": "nas.search.strategies",
     "PREDICTORS": "nas.core.predictors",
     "ParetoFront": "nas.core.pareto",
+    "PluginError": "nas.core.errors",
     "Prediction": "nas.core.predictors",
     "Predictor": "nas.core.predictors",
     "PredictorGuided": "nas.search.strategies",
@@ -171,6 +175,7 @@ _MODULES: dict[str, str] = {
     "Unit": "nas.core.evaluation",
     "UnknownNameError": "nas.core.errors",
     "WeightSharing": "nas.core.capabilities",
+    "WorkerSetupError": "nas.core.errors",
     "agreement": "nas.analysis.ranking",
     "check_onnx": "nas.deploy.export",
     "check_torchscript": "nas.deploy.export",
@@ -187,6 +192,7 @@ _MODULES: dict[str, str] = {
     "hypervolume": "nas.core.pareto",
     "list_spaces": "nas.core.space",
     "load_config": "nas.search.config",
+    "load_plugins": "nas.core.plugins",
     "load_run": "nas.search.run",
     "measure_latency": "nas.deploy.latency",
     "network_space": "nas.core.space",
@@ -246,6 +252,7 @@ __all__ = [
     "Options",
     "OptunaStrategy",
     "ParetoFront",
+    "PluginError",
     "Prediction",
     "Predictor",
     "PredictorGuided",
@@ -274,6 +281,7 @@ __all__ = [
     "Unit",
     "UnknownNameError",
     "WeightSharing",
+    "WorkerSetupError",
     "agreement",
     "check_onnx",
     "check_torchscript",
@@ -290,6 +298,7 @@ __all__ = [
     "hypervolume",
     "list_spaces",
     "load_config",
+    "load_plugins",
     "load_run",
     "measure_latency",
     "network_space",

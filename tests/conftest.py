@@ -1,11 +1,12 @@
-"""Shared fixtures: the third-party data directory (``NAS_DATA_DIR``, default ../shared/data), and contexts for
-evaluators."""
+"""Shared fixtures: the third-party data directory (``NAS_DATA_DIR``, default ../shared/data), contexts for
+evaluators, a plugin of the tests' own."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -66,3 +67,73 @@ def nb201_table(data_dir: Path, make_context: Callable[..., nas.EvaluatorContext
         return nas.create_evaluator("nb201-table", context, **options)
 
     return make
+
+
+#: A plugin file that is installed nowhere: it registers an evaluator of NAS-Bench-201 cells (``{name}``) whose
+#: metric, ``convs``, is how many convolutions a cell has; its results record the plugin's file and the process.
+#: With ``fails_on_workers`` its constructor raises on a Ray worker (in a process where Ray is running).
+PLUGIN = """
+import os
+import sys
+
+import nas
+
+
+@nas.register_evaluator({name!r})
+class ConvCount(nas.Evaluator):
+    expensive = {expensive}
+
+    def __init__(self, context, options):
+        if {fails_on_workers} and "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            raise RuntimeError("this evaluator refuses to run on a Ray worker")
+        self.space = context.space
+
+    def figures(self):
+        return frozenset({{"convs", "macs", "params"}})
+
+    def evaluate(self, archs, budget=None):
+        details = {{"plugin_file": __file__, "pid": os.getpid()}}
+        return [
+            nas.EvalResult(
+                arch,
+                {{"convs": float(sum("conv" in op for op in arch.choices.values()))}},
+                self.space.cost(arch).to_dict(),
+                nas.Provenance({name!r}, details=details),
+            )
+            for arch in archs
+        ]
+"""
+
+
+def _write_plugin(
+    path: Path, name: str = "conv-count", *, expensive: bool = False, fails_on_workers: bool = False
+) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(PLUGIN.format(name=name, expensive=expensive, fails_on_workers=fails_on_workers))
+    return path
+
+
+def _plugin_config(name: str, evaluator: str = "conv-count", **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "name": name,
+        "space": {"name": "nb201"},
+        "evaluator": {"name": evaluator},
+        "objectives": ["max:convs", "macs"],
+        "strategy": {"name": "random"},
+        "budget": {"evaluations": 12},
+        "export": {"top": 0},
+    }
+    return {**config, **overrides}
+
+
+@pytest.fixture(scope="session")
+def write_plugin() -> Callable[..., Path]:
+    """Write the tests' plugin (`PLUGIN`) to ``path``: ``write_plugin(path, name, expensive=, fails_on_workers=)``."""
+    return _write_plugin
+
+
+@pytest.fixture(scope="session")
+def plugin_config() -> Callable[..., dict[str, Any]]:
+    """An experiment config (as a dict) searching NAS-Bench-201 with the plugin's evaluator ``evaluator``:
+    ``plugin_config(name, evaluator, **top_level_keys)``."""
+    return _plugin_config

@@ -50,7 +50,8 @@ class PredictorEvaluatorOptions(BaseOptions):
     @model_validator(mode="after")
     def _components(self) -> PredictorEvaluatorOptions:
         """The options of the predictor and of the trusted evaluator are theirs."""
-        PREDICTORS.options(self.predictor, self.predictor_options)
+        if self.predictor_options:
+            PREDICTORS.options(self.predictor, self.predictor_options)
         if self.trusted is not None:
             EVALUATORS.options(self.trusted, self.trusted_options)
         elif self.trusted_options:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import kendalltau, spearmanr
 
 from nas.core.errors import InvalidOptionError
 from nas.core.evaluation import Evaluator
@@ -32,6 +31,8 @@ def agreement(
     cheap: Sequence[float] | np.ndarray, truth: Sequence[float] | np.ndarray, top_k: int = 10
 ) -> RankAgreement:
     """Kendall's tau-b, Spearman's rho and precision@k between two scorings of the same architectures."""
+    from scipy.stats import kendalltau, spearmanr  # imported on first use: scipy.stats is slow to import
+
     cheap_values, true_values = np.asarray(cheap, dtype=float), np.asarray(truth, dtype=float)
     if cheap_values.shape != true_values.shape or cheap_values.ndim != 1 or len(cheap_values) < 2:
         raise InvalidOptionError(

@@ -21,8 +21,9 @@ from nas.analysis.bench import (
     bench_proxies,
     bench_supernet,
 )
-from nas.cli.runs import RUN_COMMANDS
+from nas.cli.runs import RUN_COMMANDS, plugin_option
 from nas.core.errors import NASError
+from nas.core.plugins import FROM_OPTION, environment_plugins, load_plugins, parse_plugins
 from nas.core.predictors import PREDICTORS
 from nas.core.space import NetworkSpace, create_space, list_spaces, network_space
 from nas.deploy.latency import Backend, measure_latency
@@ -81,8 +82,14 @@ def _make_space(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nas-pareto")
-def cli() -> None:
-    """Neural architecture search for the Pareto front of accuracy versus cost."""
+@plugin_option
+@click.pass_context
+def cli(ctx: click.Context, plugins: tuple[str, ...]) -> None:
+    """Neural architecture search for the Pareto front of accuracy versus cost.
+
+    Plugins (--plugin here or after a command, NAS_PLUGINS) are imported before any command runs."""
+    load_plugins([*environment_plugins(), *parse_plugins(plugins, FROM_OPTION)])
+    ctx.obj = {"plugins": plugins}
 
 
 @cli.command("spaces")

@@ -1,4 +1,8 @@
-"""The ``nas`` commands of a user's day: ``search``, ``query``, ``export``, ``report`` and ``verify`` a run."""
+"""The ``nas`` commands of a user's day: ``search``, ``query``, ``export``, ``report`` and ``verify`` a run.
+
+Each command imports what it needs when it runs (the store, the search, export and torch, the report), so that
+``nas --help`` and a config refused by `load_config` start without them.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,22 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from nas.analysis.report import write_report
 from nas.core.errors import InvalidOptionError
 from nas.core.evaluation import Status, figure_keys
-from nas.deploy.export import FORMATS
-from nas.deploy.models import export_run, verify_run
-from nas.search.config import load_config
-from nas.search.experiment import run_search
-from nas.search.run import Run, load_run
+from nas.core.plugins import FROM_OPTION, load_plugins, parse_plugins
+from nas.search.config import EXPORT_FORMATS as FORMATS
+from nas.search.config import config_plugins, load_config, read_document
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nas.search.run import Run
 
 console = Console()
 err_console = Console(stderr=True)
@@ -29,6 +34,19 @@ REPORT_DIR = "report"
 #: The end of a search lists this many of the commonest failure reasons.
 FAILURE_REASONS = 3
 EXPORT_DIR = "export"
+PLUGIN_HELP = (
+    "A module or a Python file to import first, registering components of your own (spaces, evaluators, "
+    "strategies, predictors); repeatable. See also the config's plugins: and NAS_PLUGINS."
+)
+
+
+def plugin_option(func: Any) -> Any:
+    """``--plugin MODULE|FILE.py``, repeatable: the command gets the entries as ``plugins``."""
+    return click.option("--plugin", "plugins", multiple=True, metavar="MODULE|FILE.py", help=PLUGIN_HELP)(func)
+
+
+def _import_plugins(plugins: tuple[str, ...]) -> None:
+    load_plugins(parse_plugins(plugins, FROM_OPTION))
 
 
 @click.command("search")
@@ -49,7 +67,10 @@ EXPORT_DIR = "export"
 @click.option("--seed", type=int, help="Seed of the search (overrides the config).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="Runs folder.")
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@plugin_option
+@click.pass_context
 def search_command(
+    ctx: click.Context,
     config_path: Path,
     address: str | None,
     storage: str | None,
@@ -60,8 +81,12 @@ def search_command(
     seed: int | None,
     out: Path,
     no_progress: bool,
+    plugins: tuple[str, ...],
 ) -> None:
-    """Search the space of CONFIG for the Pareto front; print it, write the report and export the best models."""
+    """Search the space of CONFIG for the Pareto front; print it, write the report and export the best models.
+
+    The plugins of the config, of NAS_PLUGINS and of --plugin (before or after `search`) are imported here and on
+    every Ray worker, and kept in the run's config.yaml: --resume imports them again."""
     overrides: dict[str, Any] = {}
     for key, value in (("name", name), ("seed", seed), ("storage", {"url": storage} if storage else None)):
         if value is not None:
@@ -71,10 +96,21 @@ def search_command(
     budget = {"evaluations": max_evals, "wall_time_s": wall_time}
     if any(budget.values()):
         overrides["budget"] = {key: value for key, value in budget.items() if value}
-    config = load_config(config_path, **overrides)
+    given = [*parse_plugins((ctx.obj or {}).get("plugins", ()), FROM_OPTION), *parse_plugins(plugins, FROM_OPTION)]
+    if resume:  # the run's own plugins first: the config's components may come from them
+        from nas.search.run import CONFIG_FILE
+
+        stored = out / str(name or read_document(config_path).get("name", "")) / CONFIG_FILE
+        given = [*(config_plugins(stored) if stored.is_file() else []), *given]
+    config = load_config(config_path, plugins=given, **overrides)
+    from nas.search.experiment import run_search
+
     start = time.perf_counter()
 
     def finish(run: Run) -> None:  # while the search still holds the run: nobody else writes it meanwhile
+        from nas.analysis.report import write_report
+        from nas.deploy.models import export_run
+
         frame = run.to_dataframe()
         _print_summary(run, frame, time.perf_counter() - start)
         front = run.pareto()
@@ -124,6 +160,8 @@ def _run_argument(func: Any) -> Any:
 def _open(run_dir: Path | None, storage: str | None, name: str | None) -> Run:
     if run_dir is None and storage is None:
         raise click.UsageError("give a run directory or --storage URL")
+    from nas.search.run import load_run
+
     return load_run(run_dir, storage=storage, name=name)
 
 
@@ -142,6 +180,7 @@ def _open(run_dir: Path | None, storage: str | None, name: str | None) -> Run:
     help="The front of the run's highest fidelity, or of all (with architectures stopped early).",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@plugin_option
 def query_command(
     run_dir: Path | None,
     storage: str | None,
@@ -153,8 +192,10 @@ def query_command(
     status: str | None,
     fidelity: str,
     fmt: str,
+    plugins: tuple[str, ...],
 ) -> None:
     """The architectures a run evaluated, filtered, sorted, as a table, CSV or JSON."""
+    _import_plugins(plugins)
     run = _open(run_dir, storage, name)
     frame = run.query(conditions, pareto=pareto, sort=sort, top=top, status=status, all_fidelities=fidelity == "all")
     if fmt == "json":
@@ -230,6 +271,7 @@ def _print_frame(run: Run, frame: pd.DataFrame, title: str) -> None:
     show_default=True,
     help="Train the found weights (kept, or inherited from a supernet) this many more epochs first.",
 )
+@plugin_option
 def export_command(
     run_dir: Path,
     arch_ids: tuple[str, ...],
@@ -239,10 +281,15 @@ def export_command(
     out: Path | None,
     untrained: bool,
     finetune: int,
+    plugins: tuple[str, ...],
 ) -> None:
     """Export architectures of a run (ARCH_ID... or --best): architecture JSON, weights, TorchScript, ONNX, model
     card. The weights are those the search trained or inherited from its supernet, else the architecture is trained
     as the config says."""
+    _import_plugins(plugins)
+    from nas.deploy.models import export_run
+    from nas.search.run import load_run
+
     run = load_run(run_dir)
     ids = list(arch_ids)
     if best:
@@ -262,8 +309,13 @@ def export_command(
 @click.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Output folder (default: RUN_DIR/report).")
-def report_command(run_dir: Path, out: Path | None) -> None:
+@plugin_option
+def report_command(run_dir: Path, out: Path | None, plugins: tuple[str, ...]) -> None:
     """Write a run's report: an HTML page (works offline) with Pareto plots, the front and the progress, and PNGs."""
+    _import_plugins(plugins)
+    from nas.analysis.report import write_report
+    from nas.search.run import load_run
+
     run = load_run(run_dir)
     page = write_report(run.to_dataframe(), run.objectives, out or run_dir / REPORT_DIR, title=run.store.name)
     console.print(str(page))
@@ -275,8 +327,15 @@ def report_command(run_dir: Path, out: Path | None) -> None:
 @click.option("--top", type=click.IntRange(min=0), default=3, show_default=True, help="Best of the front.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Training epochs (default: the train evaluator's).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random sample.")
-def verify_command(run_dir: Path, sample: int, top: int, epochs: int | None, seed: int) -> None:
+@plugin_option
+def verify_command(
+    run_dir: Path, sample: int, top: int, epochs: int | None, seed: int, plugins: tuple[str, ...]
+) -> None:
     """Retrain found architectures with the train evaluator and report how well the search's evaluator ranked them."""
+    _import_plugins(plugins)
+    from nas.deploy.models import verify_run
+    from nas.search.run import load_run
+
     run = load_run(run_dir)
     report = verify_run(run, sample, top, seed=seed, **({"epochs": epochs} if epochs else {}))
     table = Table("arch_id", f"search {report['objective']}", "trained accuracy", title="retrained architectures")

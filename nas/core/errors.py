@@ -25,6 +25,15 @@ class UnknownNameError(NASError, KeyError):
         return str(self.args[0])
 
 
+class PluginError(NASError):
+    """A plugin cannot be imported: the message names the plugin, where it was given and the import error."""
+
+
+class WorkerSetupError(NASError):
+    """A worker cannot create a search's component (its plugin is missing there, its constructor raises): the
+    message names the component and where plugins come from."""
+
+
 class MissingDataError(NASError, FileNotFoundError):
     """A data set or table is missing or malformed: the message names the paths tried and what belongs there."""
 

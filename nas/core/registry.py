@@ -2,9 +2,11 @@
 
 A class is registered either with the decorator (``@register_space("my-space")``) or by another installed package
 through an entry point in the registry's group (``[project.entry-points."nas.spaces"]``), so the core never imports
-the concrete packages. The registry owns the name: it sets the class's ``name`` when it registers it (the
-decorator's argument, or the entry point's name). A class that is also registered by its module's decorator has its
-name wherever its module is imported, e.g. in a Ray worker that unpickles an instance: the concrete packages do both.
+the concrete packages. The core declares its own classes that need a heavy library the same way (`Registry.declare`):
+their module is imported when the name is first used. The registry owns the name: it sets the class's ``name`` when
+it registers it (the decorator's argument, or the entry point's or declaration's name). A class that is also
+registered by its module's decorator has its name wherever its module is imported, e.g. in a Ray worker that
+unpickles an instance: the concrete packages do both.
 
 A registered class declares its options as a pydantic model in the ClassVar ``Options`` (see `nas.core.options`),
 and its constructor takes what the framework hands it first and the validated options last: ``cls(*given, options)``.
@@ -12,8 +14,8 @@ and its constructor takes what the framework hands it first and the validated op
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
+from collections.abc import Callable, Iterable, Mapping
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import AfterValidator
@@ -40,6 +42,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self.group = group
         self._classes: dict[str, type[T]] = {}
+        self._declared: dict[str, str] = {}  # name -> "module:Class", imported on first use
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         """Class decorator registering the class under ``name`` (which becomes its ``name``)."""
@@ -51,14 +54,24 @@ class Registry(Generic[T]):
 
         return decorate
 
+    def declare(self, name: str, target: str) -> None:
+        """Register the class ``target`` (``"package.module:Class"``) under ``name`` without importing its module
+        now: `get` imports it when the name is first used, as for an entry point."""
+        self._declared[name] = target
+
     def names(self) -> list[str]:
         """All registered names, sorted (including those only declared by entry points)."""
-        return sorted(set(self._classes) | {ep.name for ep in entry_points(group=self.group)})
+        return sorted(set(self._classes) | set(self._declared) | {ep.name for ep in entry_points(group=self.group)})
 
     def get(self, name: str) -> type[T]:
         """The class registered under ``name``; `UnknownNameError` lists the registered names."""
         if name not in self._classes:
-            for ep in entry_points(group=self.group, name=name):
+            found: Iterable[EntryPoint] = (
+                [EntryPoint(name, self._declared[name], self.group)]
+                if name in self._declared
+                else entry_points(group=self.group, name=name)
+            )
+            for ep in found:
                 try:
                     self.register(name)(ep.load())
                 except ImportError as error:

@@ -3,7 +3,8 @@
 Each backend is a context manager that prepares the network and yields a function running one inference on a
 fixed input; `measure_latency` warms it up, then times each call with `time.perf_counter_ns` (garbage collection
 paused, as `timeit` does) and summarizes the times. A median over 200+ runs is stable to a few percent; single runs
-and short series are not.
+and short series are not. Torch is imported when a network is measured, not with this module (the command line
+shows the backends without it).
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from nas.core.errors import InvalidOptionError
-from nas.deploy.export import INPUT_NAME, eval_mode, export_onnx, import_extra, random_input
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 class Backend(StrEnum):
@@ -77,6 +79,10 @@ Runner = Callable[[], object]
 @contextmanager
 def _torch_runner(module: nn.Module, x: torch.Tensor, threads: int) -> Iterator[Runner]:
     """Eager PyTorch in eval and inference mode with ``threads`` intra-op threads (restored afterwards)."""
+    import torch
+
+    from nas.deploy.export import eval_mode
+
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -89,6 +95,8 @@ def _torch_runner(module: nn.Module, x: torch.Tensor, threads: int) -> Iterator[
 @contextmanager
 def _onnxruntime_runner(module: nn.Module, x: torch.Tensor, threads: int) -> Iterator[Runner]:
     """The module exported to ONNX, in an onnxruntime CPU session with ``threads`` intra-op threads, sequential."""
+    from nas.deploy.export import INPUT_NAME, export_onnx, import_extra
+
     ort = import_extra("onnxruntime")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -163,6 +171,8 @@ def measure_latency(
     _check_count("runs", runs, 1)
     _check_count("warmup", warmup, 0)
     _check_count("threads", threads, 1)
+    from nas.deploy.export import random_input  # and with it torch
+
     x = random_input(input_shape, batch=1)
     with _RUNNERS[chosen](module, x, threads) as run:
         times = _time_calls(run, runs, warmup)

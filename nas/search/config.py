@@ -11,6 +11,10 @@ Example (``experiments/quickstart.yaml``)::
     strategy: {name: predictor}
     budget: {evaluations: 40, wall_time_s: 300}
 
+``plugins:`` lists modules (``mypkg.nas_plugin``) or Python files (``./my_eval.py``, relative to the current
+directory) that register components of the user's own: they are imported before the components are looked up (see
+`nas.core.plugins`), and a validated config holds them with files as absolute paths.
+
 An error names the path of the bad key, what was given and what is accepted, e.g.
 ``quickstart.yaml: budget.evaluations: got 0; must be a positive integer``; a component's options are checked
 against its options model (``evaluator.options.epochs: got 0; ...``), and the dataset's options against the model of
@@ -23,8 +27,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -43,6 +48,7 @@ from nas.core.capabilities import ReadsData
 from nas.core.errors import InvalidOptionError, MissingDataError, UnknownNameError
 from nas.core.evaluation import EVALUATORS, Objective, figure_keys
 from nas.core.options import Options, describe_error, nested
+from nas.core.plugins import FROM_CONFIG, FROM_OPTION, Plugin, environment_plugins, load_plugins, parse_plugins
 from nas.core.registry import Registry
 from nas.core.space import SPACES
 from nas.search.runners import LOCAL
@@ -75,6 +81,9 @@ class Named(_Section):
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
 
+
+#: The validation context that checks the components' names but not their options, which needs their classes.
+NAMES_ONLY: Mapping[str, Any] = MappingProxyType({"check_options": False})
 
 #: The registries of the config's components.
 _REGISTRIES: dict[str, Registry[Any]] = {"space": SPACES, "evaluator": EVALUATORS, "strategy": STRATEGIES}
@@ -182,6 +191,17 @@ class ExperimentConfig(_Section):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    #: Imported before the other keys are checked (see `_import_plugins`).
+    plugins: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_plugins(cls, data: Any) -> Any:
+        """Import the config's plugins before its components are looked up; a file's path becomes absolute (a
+        ``plugins`` that is no list of text is left to its field's check)."""
+        if isinstance(data, dict) and _entries(data.get("plugins")):
+            data = {**data, "plugins": load_plugins(parse_plugins(data["plugins"], FROM_CONFIG))}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -208,6 +228,8 @@ class ExperimentConfig(_Section):
         created once the run exists."""
         registry = _REGISTRIES[str(info.field_name)]
         try:
+            if info.context == NAMES_ONLY and value.name in registry.names():
+                return value
             model = registry.get(value.name).Options
         except UnknownNameError as error:
             raise ValueError(str(error)) from None
@@ -218,9 +240,11 @@ class ExperimentConfig(_Section):
         return value
 
     @model_validator(mode="after")
-    def _dataset_options(self) -> ExperimentConfig:
+    def _dataset_options(self, info: ValidationInfo) -> ExperimentConfig:
         """The dataset's options are those of the data the evaluator reads (none, for an evaluator that reads no
         data)."""
+        if info.context == NAMES_ONLY:
+            return self
         evaluator = EVALUATORS.get(self.evaluator.name)
         model = Options
         if isinstance(evaluator, ReadsData):
@@ -261,17 +285,64 @@ class ExperimentConfig(_Section):
         return parsed
 
 
-def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+def load_config(
+    path: str | Path, *, plugins: Sequence[str | Plugin] = (), check_options: bool = True, **overrides: Any
+) -> ExperimentConfig:
     """Read and validate an experiment config (or a run's ``config.yaml``); ``overrides`` replace top-level keys
     (e.g. ``seed=3``), or keys of a section when given as a mapping (``budget={"evaluations": 10}`` keeps the wall
     time).
+
+    The config's ``plugins``, those of ``NAS_PLUGINS`` and ``plugins`` (text entries as given with ``--plugin``)
+    are imported first, in this order, and the config holds all of them. Then the structure and the types are
+    checked, with the components' names, then the components' options, which needs their classes (a space's module
+    imports torch): a config with a typo is refused without importing them. ``check_options=False`` skips the
+    options (`load_run`: a run's config was checked when its search began).
 
     Raises:
         MissingDataError: the file cannot be read, is not UTF-8 text or is not YAML.
         InvalidOptionError: a key is unknown, given twice or a value is invalid; the message names each bad key's
             path.
+        PluginError: a plugin cannot be imported.
     """
     path = Path(path)
+    data = read_document(path)
+    malformed = "plugins" in data and not _entries(data["plugins"])  # left to the plugins field's check
+    own = [] if malformed else parse_plugins(data.get("plugins", []), f"plugins: in {path}")
+    given = [p if isinstance(p, Plugin) else Plugin.parse(p, FROM_OPTION) for p in plugins]
+    targets = load_plugins([*own, *environment_plugins(), *given])
+    if targets and not malformed:
+        data = {**data, "plugins": targets}
+    merged = _merged(data, overrides)
+    try:
+        config = ExperimentConfig.model_validate(merged, context=NAMES_ONLY)
+        return ExperimentConfig.model_validate(merged) if check_options else config
+    except ValidationError as error:
+        raise InvalidOptionError(
+            f"{path}: " + "; ".join(describe_error(e, ExperimentConfig) for e in error.errors())
+        ) from None
+
+
+def config_plugins(path: str | Path) -> list[Plugin]:
+    """The plugins a config file (a run's ``config.yaml``, say) lists, not imported; none when it lists none.
+
+    Raises:
+        MissingDataError, InvalidOptionError: as `load_config`.
+    """
+    data = read_document(Path(path))
+    return parse_plugins(data["plugins"], f"plugins: in {path}") if _entries(data.get("plugins")) else []
+
+
+def _entries(value: Any) -> bool:
+    """Whether ``value`` is a list of plugins to import: a list of text."""
+    return isinstance(value, list) and all(isinstance(entry, str) for entry in value)
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """A config file's YAML mapping, not validated.
+
+    Raises:
+        MissingDataError, InvalidOptionError: as `load_config`.
+    """
     try:
         data = yaml.load(path.read_bytes().decode(), Loader=_ConfigLoader)
     except OSError as error:
@@ -287,12 +358,7 @@ def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
         raise MissingDataError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
     if not isinstance(data, dict):
         raise InvalidOptionError(f"{path}: expected a mapping of keys such as name, space, evaluator, objectives")
-    try:
-        return ExperimentConfig.model_validate(_merged(data, overrides))
-    except ValidationError as error:
-        raise InvalidOptionError(
-            f"{path}: " + "; ".join(describe_error(e, ExperimentConfig) for e in error.errors())
-        ) from None
+    return data
 
 
 class _Refused(yaml.MarkedYAMLError):

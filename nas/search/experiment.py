@@ -399,6 +399,7 @@ def run_search(
             resources=execution.resources,
             scheduler=execution.scheduler,
             workdir=run_dir / "tune",
+            plugins=config.plugins,
         )
         runner.check()
         if not resume:  # everything is checked: the run can be created

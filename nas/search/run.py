@@ -19,7 +19,7 @@ import pandas as pd
 from nas.core.errors import InvalidOptionError, MissingDataError
 from nas.core.evaluation import Objective, Status, figure_keys
 from nas.core.pareto import pareto_mask
-from nas.search.config import ExperimentConfig, load_config
+from nas.search.config import NAMES_ONLY, ExperimentConfig, load_config
 from nas.search.store import ResultStore
 
 CONFIG_FILE = "config.yaml"
@@ -196,11 +196,11 @@ def load_run(path: str | Path | None = None, *, storage: str | None = None, name
         config_file = path / CONFIG_FILE
         if not config_file.is_file():
             raise MissingDataError(f"{path} is no run directory: it has no {CONFIG_FILE}")
-        config = load_config(config_file)
+        config = load_config(config_file, check_options=False)  # checked when the search began
         storage = storage or config.storage.url or store_url(path)
         name = name or config.name
     assert storage is not None
     store = ResultStore.open(storage, name)
     if config is None and "config" in store.study.user_attrs:
-        config = ExperimentConfig.model_validate(store.study.user_attrs["config"])
+        config = ExperimentConfig.model_validate(store.study.user_attrs["config"], context=NAMES_ONLY)
     return Run(store, config, path)

@@ -1,4 +1,5 @@
-"""`nas search --address` on a real two-node Ray cluster on this machine, and a clear error for a wrong address.
+"""`nas search --address` on a real two-node Ray cluster on this machine (with a plugin file of the user's own too),
+and a clear error for a wrong address.
 
 How the cluster is made (Ray 2.60, Linux):
 
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import nas
 
@@ -178,6 +180,28 @@ def test_a_search_on_a_cluster_uses_both_nodes(tmp_path, data_dir, write_config,
     front = json.loads(queried.stdout)
     assert front and {row["arch_id"] for row in front} <= {r.arch_id for r in results}
     assert all(row["status"] == "ok" and row["accuracy"] > 0 and row["latency:pixel3"] > 0 for row in front)
+
+
+def test_a_plugin_file_reaches_the_workers_of_both_nodes(tmp_path, write_plugin, plugin_config, ray_cluster):
+    """An evaluator of the user's own, in a file named by a relative path and installed nowhere: Ray ships the file to
+    each node (here both on this machine, with temporary folders of their own: the workers of each node import that
+    node's copy, not the user's file)."""
+    plugin = write_plugin(tmp_path / "plugins" / "conv_eval.py")
+    config = plugin_config("plugged", **{**SEARCH, "budget": {"evaluations": 16}})
+    (tmp_path / "plugged.yaml").write_text(yaml.safe_dump(config))
+    args = ["search", "plugged.yaml", "--plugin", "plugins/conv_eval.py", "--address", ray_cluster["address"]]
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
+    env.pop("NAS_PLUGINS", None)
+    done = subprocess.run(
+        [*NAS, *args, "--no-progress"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = nas.ResultStore.open(f"sqlite:///{tmp_path / 'runs' / 'plugged' / 'store.db'}").results()
+    assert len(results) == 16 and all(r.ok for r in results)
+    assert {r.provenance.details["ray_node"] for r in results} == set(ray_cluster["nodes"])
+    files = {r.provenance.details["plugin_file"] for r in results}
+    assert str(plugin) not in files and {Path(f).name for f in files} == {"conv_eval.py"}
+    assert len(files) == 2, files  # a copy on each node
 
 
 def test_a_wrong_address_is_one_clear_line(tmp_path, data_dir, write_config):

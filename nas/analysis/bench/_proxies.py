@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import kendalltau, spearmanr
 
 from nas.core.capabilities import TabularLookup
 from nas.core.context import create_context
@@ -111,6 +110,8 @@ def bench_proxies(
     scores = {p: [r.value(p) for r in ours] for p in chosen}
     published_scores = {p: [r.value(PUBLISHED_AS[p]) for r in theirs] for p in chosen}
     details = {k: ours[0].provenance.details[k] for k in ("dataset", "split", "batch_size", "input")}
+    from scipy.stats import kendalltau, spearmanr  # imported when needed: scipy.stats is slow to import
+
     return {
         "dataset": dataset,
         "cells": len(archs),

@@ -15,7 +15,7 @@ LOCAL = "local"
 
 def create_runner(address: str | None = None, workers: int = 1, batch_size: int = 16, **ray_options: Any) -> Runner:
     """A runner for ``address``: ``local`` (in process), None (embedded local Ray), ``auto`` or ``HOST:PORT``;
-    ``ray_options`` (resources, scheduler, workdir: see `RayRunner`) matter only on Ray."""
+    ``ray_options`` (resources, scheduler, workdir, plugins: see `RayRunner`) matter only on Ray."""
     if address == LOCAL:
         return LocalRunner(workers, batch_size)
     from nas.search.runners.ray import RayRunner  # the one place that imports Ray

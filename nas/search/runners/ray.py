@@ -15,12 +15,13 @@ import math
 import os
 import pickle
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.core.errors import InvalidOptionError, MissingExtraError
+from nas.core.errors import InvalidOptionError, MissingExtraError, WorkerSetupError
 from nas.core.evaluation import EvalResult, Evaluator, Objective, Provenance, Status
+from nas.core.plugins import WORKER_PLUGINS_ENV, creation_failure, worker_modules
 from nas.core.space import Architecture
 from nas.search.runners._base import EvaluatorSpec, Loop, Runner
 
@@ -46,6 +47,7 @@ try:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import Searcher
+    from ray.tune.stopper import Stopper
 
     from nas.search.runners._reaper import Reaper  # psutil, part of the ray extra
 except ImportError as _error:  # pragma: no cover - the ray extra is part of `all`
@@ -65,6 +67,12 @@ class RayRunner(Runner):
         resources: per evaluation, e.g. ``{"cpu": 1, "gpu": 0.5}``; other keys are custom Ray resources.
         scheduler: ``asha`` (stop unpromising training early, when the evaluator has fidelity steps) or ``fifo``.
         workdir: where Tune keeps its trial records (default: a temporary directory).
+        plugins: what every worker imports before it creates anything (module names, absolute paths of Python
+            files: see `nas.core.plugins`); the files are shipped to each node. Only when this runner starts or joins
+            Ray: in a Ray session of the caller's, the session's runtime environment holds.
+
+    A worker that cannot create the evaluator (its plugin is missing there, its constructor raises) stops the search
+    at once with `WorkerSetupError`.
     """
 
     def __init__(
@@ -75,11 +83,13 @@ class RayRunner(Runner):
         resources: Mapping[str, float] | None = None,
         scheduler: str = "asha",
         workdir: str | Path | None = None,
+        plugins: Sequence[str] = (),
     ) -> None:
         super().__init__(workers, batch_size)
         if scheduler not in SCHEDULERS:
             raise InvalidOptionError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
         self.address, self.scheduler, self.workdir = address, scheduler, workdir
+        self.plugins = list(plugins)
         resources = dict(resources or {"cpu": 1.0})
         self.options: dict[str, Any] = {"num_cpus": resources.pop("cpu", 1.0), "num_gpus": resources.pop("gpu", 0.0)}
         if resources:
@@ -105,6 +115,8 @@ class RayRunner(Runner):
         if ray.is_initialized():
             return started
         common: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
+        if self.plugins:
+            common["runtime_env"] = runtime_env(self.plugins)
         if self.address is None:
             # Ray's raylet dies with this process, not its agents: killed, it would leave them running a minute or more
             started.enter_context(Reaper())
@@ -141,15 +153,18 @@ class RayRunner(Runner):
                 try:
                     results = ray.get(ref)
                 except ray.exceptions.RayError as error:  # the worker died: its batch fails, a new worker takes over
+                    setup = _setup_failure(spec, error)
+                    if setup is not None:  # the evaluator cannot be created there: every batch would fail alike
+                        raise WorkerSetupError(setup) from None
                     reason = f"the Ray worker failed: {_first_line(error)}"
                     results = [EvalResult.failed(a, reason, Provenance(spec.name), retryable=True) for a in archs]
                     ray.kill(actor)
                     actor = actor_class.remote(spec)
                 idle.append(actor)
                 loop.record(results)
-        finally:
-            for ref in pending:
-                ray.cancel(ref, force=True)
+        finally:  # a batch in flight is dropped with its actor (Ray cannot force-cancel an actor's task)
+            for actor, _ in pending.values():
+                ray.kill(actor)
 
     def _trials(self, loop: Loop, spec: EvaluatorSpec, evaluator: Evaluator) -> None:
         """One Tune trial per architecture, on reused actors; ASHA over the evaluator's fidelity steps."""
@@ -180,6 +195,7 @@ class RayRunner(Runner):
                 storage_path=None if self.workdir is None else str(Path(self.workdir).resolve()),
                 verbose=0,
                 log_to_file=False,
+                stop=_SetupStopper(),
             ),
         )
         tune_logger = logging.getLogger("ray.tune")
@@ -189,8 +205,35 @@ class RayRunner(Runner):
             tuner.fit()
         finally:
             tune_logger.setLevel(level)
+        if searcher.setup_failure is not None:
+            raise WorkerSetupError(searcher.setup_failure)
         if not searcher.finished:  # Tune ends quietly on Ctrl-C; the search must know it was stopped
             raise KeyboardInterrupt
+
+
+def runtime_env(plugins: Sequence[str]) -> dict[str, Any]:
+    """Ray's runtime environment for a search's workers: each imports the ``plugins`` (module names, absolute paths
+    of Python files) as it starts, before it creates anything (``worker_process_setup_hook``); the files are shipped
+    to every node (``py_modules``), where they are imported by their names."""
+    files = [p for p in plugins if os.path.isabs(p)]
+    env: dict[str, Any] = {
+        "env_vars": {WORKER_PLUGINS_ENV: os.pathsep.join(worker_modules(plugins))},
+        "worker_process_setup_hook": "nas.core.plugins.load_worker_plugins",
+    }
+    if files:
+        env["py_modules"] = files
+    return env
+
+
+def _setup_failure(spec: EvaluatorSpec, error: ray.exceptions.RayError) -> str | None:
+    """Why a worker could not create the evaluator, when that is what ``error`` says (None otherwise)."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, WorkerSetupError):
+        return str(cause)
+    if isinstance(error, ray.exceptions.RayActorError) and error.actor_init_failed:  # what it was sent did not load
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        return creation_failure("evaluator", spec.name, RuntimeError(lines[-1] if lines else "its actor failed"))
+    return None
 
 
 def _first_line(error: BaseException) -> str:
@@ -215,10 +258,22 @@ class _EvaluatorActor:
     """Holds one evaluator for the life of the search, so its data and models load once per worker."""
 
     def __init__(self, spec: EvaluatorSpec) -> None:
-        self.evaluator = spec.create()
+        self.evaluator: Evaluator | None = None
+        self.failure = ""
+        try:
+            self.evaluator = spec.create()
+        except Exception as error:  # told by the first batch, in one line (raised here, it would be a traceback)
+            self.failure = _creation_failure(spec, error)
 
     def evaluate(self, archs: list[Architecture]) -> list[EvalResult]:
+        if self.evaluator is None:
+            raise WorkerSetupError(self.failure)
         return [_on_this_node(r) for r in self.evaluator.evaluate(archs)]
+
+
+def _creation_failure(spec: EvaluatorSpec, error: Exception) -> str:
+    """The line saying that this worker cannot create ``spec``'s evaluator, and why."""
+    return creation_failure("evaluator", spec.name, error, where=f"the Ray worker on {ray.util.get_node_ip_address()}")
 
 
 def _on_this_node(result: EvalResult) -> EvalResult:
@@ -239,11 +294,20 @@ def _worker_evaluator(spec: EvaluatorSpec) -> Evaluator:
     return _WORKER_EVALUATOR[1]
 
 
+#: The key of a trial's report saying that its worker cannot create the evaluator.
+SETUP_FAILURE = "setup_failure"
+
+
 def _trial(
     config: dict[str, Any], spec: EvaluatorSpec, steps: list[dict[str, float] | None], objective: Objective
 ) -> None:
-    """A Tune trial: evaluate the architecture at each fidelity step, reporting each result."""
-    evaluator = _worker_evaluator(spec)
+    """A Tune trial: evaluate the architecture at each fidelity step, reporting each result; or report that this
+    worker cannot create the evaluator (`SETUP_FAILURE`)."""
+    try:
+        evaluator = _worker_evaluator(spec)
+    except Exception as error:
+        tune.report({"step": 0, "score": -math.inf, SETUP_FAILURE: _creation_failure(spec, error)})
+        return
     arch = Architecture.from_dict(config["arch"])
     for step, budget in enumerate(steps, start=1):
         (result,) = evaluator.evaluate([arch], budget)
@@ -255,6 +319,21 @@ def _trial(
             return
 
 
+class _SetupStopper(Stopper):
+    """Stops every trial once one reports that its worker cannot create the evaluator: the others would fail alike,
+    or train on while the search cannot go on."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        self.failed = self.failed or SETUP_FAILURE in result
+        return self.failed
+
+    def stop_all(self) -> bool:
+        return self.failed
+
+
 class _LoopSearcher(Searcher):
     """Tune's view of a search: each suggestion is an architecture the loop proposes; each finished trial's last
     result is recorded, as pruned when the scheduler stopped the trial before its last of ``steps`` fidelities."""
@@ -264,6 +343,8 @@ class _LoopSearcher(Searcher):
         self.loop, self.evaluator, self.steps = loop, evaluator, steps
         self.archs: dict[str, Architecture] = {}
         self.finished = False
+        #: Why a worker could not create the evaluator, once one said so: the search stops.
+        self.setup_failure: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its searcher for its own records; the loop (store connection, progress display) stays here:
@@ -277,6 +358,8 @@ class _LoopSearcher(Searcher):
         """Nothing to restore (see `save`)."""
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.setup_failure is not None:
+            return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
         archs = self.loop.propose(1)
         if not archs:
             if self.archs:
@@ -286,16 +369,24 @@ class _LoopSearcher(Searcher):
         self.archs[trial_id] = archs[0]
         return {"arch": archs[0].to_dict()}
 
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if SETUP_FAILURE in result and self.setup_failure is None:
+            self.setup_failure = str(result[SETUP_FAILURE])
+
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         arch = self.archs.pop(trial_id, None)
         if arch is None:
             return
+        if result is not None:
+            self.on_trial_result(trial_id, result)
         if not error and result is not None and "result" in result:
             reported = EvalResult.from_dict(json.loads(result["result"]))
             if reported.ok and result["step"] < self.steps:
+                if self.setup_failure is not None:  # stopped with the search: left for a resume to evaluate
+                    return
                 reported = dataclasses.replace(reported, status=Status.PRUNED)
             self.loop.record([reported])
-        else:
+        elif self.setup_failure is None:  # (when it is set, the trial was not the architecture's fault)
             reason = "the Tune trial failed before reporting a result" if error else "the Tune trial reported nothing"
             self.loop.record([EvalResult.failed(arch, reason, Provenance(self.evaluator), retryable=True)])
 

@@ -8,11 +8,12 @@ of one-dimensional expected improvements, in closed form.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
 
 
 def expected_excess(mean: np.ndarray, std: np.ndarray, level: np.ndarray | float) -> np.ndarray:
     """E[max(Y - level, 0)] for Y ~ N(mean, std²), elementwise; 0 where ``level`` is +inf."""
+    from scipy.stats import norm  # imported on first use: scipy.stats is slow to import
+
     level = np.asarray(level, dtype=float)
     gap = mean - np.where(np.isposinf(level), 0.0, level)
     z = gap / std

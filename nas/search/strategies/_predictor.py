@@ -32,7 +32,8 @@ class PredictorGuidedOptions(Options):
 
     @model_validator(mode="after")
     def _predictor_options(self) -> PredictorGuidedOptions:
-        PREDICTORS.options(self.predictor, self.predictor_options)
+        if self.predictor_options:  # (the defaults need no check, nor the predictor's module imported)
+            PREDICTORS.options(self.predictor, self.predictor_options)
         return self
 
 
