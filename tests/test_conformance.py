@@ -210,3 +210,19 @@ def test_an_evaluator_that_reads_data_declares_its_options_and_task(evaluated):
     assert issubclass(cls.data_options(options), nas.Options)
     task = cls.data_task(context.data, options)
     assert task is None or (isinstance(context.space, nas.NetworkSpace) and context.space.task == task)
+
+
+# -- every registered component --------------------------------------------------------------------------------------
+def components():
+    for registry in (nas.SPACES, nas.EVALUATORS, nas.STRATEGIES, nas.PREDICTORS):
+        for name in registry.names():
+            yield pytest.param(registry, name, id=f"{registry.kind}-{name}")
+
+
+@pytest.mark.parametrize(("registry", "name"), list(components()))
+def test_a_component_is_named_by_its_registry_and_its_options_model_refuses_unknown_keys(registry, name):
+    cls = registry.get(name)
+    assert cls.name == name
+    assert issubclass(cls.Options, nas.Options) and isinstance(registry.options(name), cls.Options)  # defaults
+    with pytest.raises(nas.InvalidOptionError, match=f"{registry.kind} '{name}': no_such_option: unknown key"):
+        registry.options(name, {"no_such_option": 1})

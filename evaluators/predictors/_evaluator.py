@@ -58,9 +58,6 @@ class PredictorEvaluatorOptions(BaseOptions):
             raise ValueError("trusted_options apply to a trusted evaluator; give trusted too")
         return self
 
-    def trusted_class(self) -> type[Evaluator] | None:
-        return None if self.trusted is None else EVALUATORS.get(self.trusted)
-
 
 @register_evaluator("predictor")
 class PredictorEvaluator(Evaluator):
@@ -109,18 +106,14 @@ class PredictorEvaluator(Evaluator):
     @classmethod
     def data_options(cls, options: BaseOptions) -> type[BaseOptions]:
         """The trusted evaluator's data options (none without one that reads data)."""
-        trusted = _options(options).trusted_class()
-        if isinstance(trusted, ReadsData):
-            return trusted.data_options(_trusted_options(options))
-        return BaseOptions
+        reader = _trusted_reader(options)
+        return BaseOptions if reader is None else reader[0].data_options(reader[1])
 
     @classmethod
     def data_task(cls, data: DataSpec, options: BaseOptions) -> Task | None:
         """The task of the data, as the trusted evaluator reads it (none without one that reads data)."""
-        trusted = _options(options).trusted_class()
-        if isinstance(trusted, ReadsData):
-            return trusted.data_task(data, _trusted_options(options))
-        return None
+        reader = _trusted_reader(options)
+        return None if reader is None else reader[0].data_task(data, reader[1])
 
     def fit(self, results: Sequence[EvalResult]) -> PredictorEvaluator:
         """Learn from evaluated architectures (the failed ones and those without the metric are left out)."""
@@ -224,13 +217,14 @@ class PredictorEvaluator(Evaluator):
         self.training = (archs, values)
 
 
-def _options(options: BaseOptions) -> PredictorEvaluatorOptions:
+def _trusted_reader(options: BaseOptions) -> tuple[ReadsData, BaseOptions] | None:
+    """The trusted evaluator's class and options, if ``options`` (a predictor evaluator's) give one that reads
+    data."""
     if not isinstance(options, PredictorEvaluatorOptions):
         raise InvalidOptionError(f"the predictor evaluator's options are PredictorEvaluatorOptions; got {options!r}")
-    return options
-
-
-def _trusted_options(options: BaseOptions) -> BaseOptions:
-    chosen = _options(options)
-    assert chosen.trusted is not None
-    return EVALUATORS.options(chosen.trusted, chosen.trusted_options)
+    if options.trusted is None:
+        return None
+    trusted = EVALUATORS.get(options.trusted)
+    if not isinstance(trusted, ReadsData):
+        return None
+    return trusted, EVALUATORS.options(options.trusted, options.trusted_options)
