@@ -205,8 +205,10 @@ def main() -> None:
     if min(args.evaluations, args.repeats, *batch_sizes, *workers) < 1 or args.search_evaluations < 0:
         parser.error("--evaluations, --repeats, --batch-size and --workers must be positive")
     load_start = os.getloadavg()
-    evaluator = NB201TableEvaluator(DATASET, args.data_dir, devices=[DEVICE])
-    spec = EvaluatorSpec("nb201-table", {"dataset": DATASET, "data_dir": args.data_dir, "devices": [DEVICE]})
+    context = nas.create_context("nb201-table", "nb201", nas.DataSpec(DATASET, args.data_dir))
+    spec = EvaluatorSpec("nb201-table", context, {"devices": [DEVICE]})
+    evaluator = spec.create()
+    assert isinstance(evaluator, NB201TableEvaluator)
     cells = evaluator.archs()
     archs = [cells[i] for i in np.random.default_rng(0).integers(0, len(cells), args.evaluations)]
 

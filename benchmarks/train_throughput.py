@@ -29,7 +29,7 @@ import torch
 from _machine import machine
 
 import nas
-from evaluators.training import TrainEvaluator
+from evaluators.training import TrainEvaluator, available_cpus
 
 FIDELITIES = {
     "quickstart": {"epochs": 1, "fraction": 0.25},
@@ -73,14 +73,10 @@ def main() -> None:
         parser.error("--archs and --high-archs must be at least 1")
     load_start = os.getloadavg()[0]  # other work on the machine slows training down: recorded with the figures
     setup = time.perf_counter()
-    evaluator = TrainEvaluator(
-        space="resnet20-pooling",
-        dataset="fashion-mnist",
-        data_dir=args.data_dir,
-        train_size=TRAIN_SIZE,
-        val_size=VAL_SIZE,
-        threads=args.threads,
-    )
+    data = nas.DataSpec("fashion-mnist", args.data_dir, {"train_size": TRAIN_SIZE, "val_size": VAL_SIZE})
+    threads = args.threads or available_cpus()
+    evaluator = nas.create_evaluator("train", nas.create_context("train", "resnet20-pooling", data, threads=threads))
+    assert isinstance(evaluator, TrainEvaluator)
     setup_s = time.perf_counter() - setup
     archs = evaluator.space.sample_many(max(args.archs, args.high_archs), 0)
     counts = {"quickstart": args.archs, "higher": args.high_archs}

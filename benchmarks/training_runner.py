@@ -43,7 +43,6 @@ import torch
 from _machine import machine
 
 import nas
-from evaluators.training import TrainEvaluator
 from nas.core.evaluation import EvalResult, Objective
 from nas.search.runners import EvaluatorSpec
 from nas.search.runners import ray as nas_ray  # sets RAY_ENVIRONMENT before Ray is imported
@@ -136,7 +135,7 @@ class OwnCpu:
 
 
 def spec_for(epochs: int) -> EvaluatorSpec:
-    return EvaluatorSpec("train", {"space": "macro-cnn", "dataset": "digits", "epochs": epochs, "threads": 1})
+    return EvaluatorSpec("train", nas.create_context("train", "macro-cnn", "digits"), {"epochs": epochs})
 
 
 def run(archs: Sequence[nas.Architecture], epochs: int, workers: int) -> dict[str, Any]:
@@ -187,7 +186,7 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.trials, args.epochs, args.speedup_epochs, args.repeats) < 1 or args.speedup_trials < 0:
         parser.error("--trials, --epochs, --speedup-epochs and --repeats must be positive")
-    space = TrainEvaluator("macro-cnn", "digits").space  # the space the workers' evaluators build
+    space = spec_for(1).context.space  # the space the workers' evaluators build
     load_start = os.getloadavg()
     start = time.perf_counter()
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)

@@ -29,13 +29,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 from torch.utils.data import DataLoader, TensorDataset
 
-from nas import DataRecord, InvalidOptionError, MissingDataError, MissingExtraError, Preprocessing, UnknownNameError
+from nas import (
+    DataRecord,
+    DataSpec,
+    InvalidOptionError,
+    MissingDataError,
+    MissingExtraError,
+    Options,
+    Preprocessing,
+    Task,
+    UnknownNameError,
+)
+from nas.core.options import PositiveInt, Seed, validate_options
 
 #: Where the Debian package ``dataset-fashion-mnist`` installs the IDX files.
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -105,6 +117,45 @@ class TaskData:
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
+class DataOptions(Options):
+    """How a dataset is split and read (a config's ``dataset.options``); see `load_dataset`."""
+
+    val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    test_fraction: Annotated[float, Field(ge=0, lt=1)] | None = None
+    train_size: PositiveInt | None = None
+    val_size: PositiveInt | None = None
+    split_seed: Seed = 0
+    image_size: PositiveInt | Annotated[tuple[PositiveInt, PositiveInt], Field(strict=False)] | None = None
+    channels: Literal[1, 3] | None = None
+
+    @model_validator(mode="after")
+    def _shares(self) -> DataOptions:
+        if self.val_fraction + (self.test_fraction or 0.0) >= 1:
+            raise ValueError(
+                f"val_fraction={self.val_fraction} and test_fraction={self.test_fraction} must have a sum below 1"
+            )
+        return self
+
+
+def load_data(data: DataSpec) -> TaskData:
+    """The dataset ``data`` names, split as its options (`DataOptions`) say."""
+    options = validate_options(DataOptions, data.options, "dataset options")
+    return _load(data.name, data.data_dir, options)
+
+
+class ReadsDataset:
+    """Mixin of the evaluators that read a dataset with `load_data`: their `nas.ReadsData` ability."""
+
+    @classmethod
+    def data_options(cls, options: Options) -> type[Options]:
+        return DataOptions
+
+    @classmethod
+    def data_task(cls, data: DataSpec, options: Options) -> Task:
+        loaded = load_data(data)
+        return Task(loaded.input_shape, loaded.num_classes)
+
+
 @dataclass(frozen=True)
 class _Source:
     """Raw examples (N, C, H, W), labels, how they become the network's input, and the official test set if any."""
@@ -142,19 +193,32 @@ def load_dataset(
             for a smaller size is part of the one for a larger size.
         image_size: image folders only: resize every image to this (H, W) or square size; default the first image's.
         channels: image folders only: 1 (grey) or 3 (RGB); default the first image's.
+
+    Raises:
+        InvalidOptionError: an option is out of range (see `DataOptions`) or does not apply to this dataset.
     """
-    source, name = _source(name_or_path, data_dir, image_size, channels)
-    if source.test is not None and test_fraction is not None:
+    given: dict[str, Any] = {"val_fraction": val_fraction, "test_fraction": test_fraction, "train_size": train_size,
+             "val_size": val_size, "split_seed": seed, "image_size": image_size, "channels": channels}  # fmt: skip
+    return _load(name_or_path, data_dir, validate_options(DataOptions, given, "dataset options"))
+
+
+def _load(name_or_path: str | Path, data_dir: str | Path | None, options: DataOptions) -> TaskData:
+    source, name = _source(name_or_path, data_dir, options.image_size, options.channels)
+    if source.test is not None and options.test_fraction is not None:
         raise InvalidOptionError(f"{name} has an official test split; test_fraction does not apply")
-    test_share = 0.0 if source.test is not None else 0.2 if test_fraction is None else test_fraction
-    if not (0 < val_fraction < 1 and 0 <= test_share < 1 and val_fraction + test_share < 1):
+    test_share = 0.0 if source.test is not None else 0.2 if options.test_fraction is None else options.test_fraction
+    if options.val_fraction + test_share >= 1:
         raise InvalidOptionError(
-            f"val_fraction={val_fraction} and test_fraction={test_fraction} must lie in (0, 1) with a sum below 1"
+            f"val_fraction={options.val_fraction} and test_fraction={test_share} (the default) must have a sum below 1"
         )
-    order = _stratified_order(source.y, np.random.default_rng(seed))
-    n_test, n_val = round(test_share * len(order)), round(val_fraction * len(order))
+    order = _stratified_order(source.y, np.random.default_rng(options.split_seed))
+    n_test, n_val = round(test_share * len(order)), round(options.val_fraction * len(order))
     test, val, train = np.split(order, [n_test, n_test + n_val])
-    parts = {"train": _take(train, train_size, "train_size"), "val": _take(val, val_size, "val_size"), "test": test}
+    parts = {
+        "train": _take(train, options.train_size, "train_size"),
+        "val": _take(val, options.val_size, "val_size"),
+        "test": test,
+    }
     if source.test is not None:
         parts.pop("test")
     empty = [split for split, idx in parts.items() if len(idx) == 0]
@@ -198,7 +262,7 @@ def _take(idx: np.ndarray, size: int | None, option: str) -> np.ndarray:
     """The first ``size`` indices (a stratified subset, since ``idx`` is a block of a stratified order)."""
     if size is None:
         return idx
-    if not 1 <= size <= len(idx):
+    if size > len(idx):
         raise InvalidOptionError(f"{option}={size} is out of range; this split has {len(idx)} examples")
     return idx[:size]
 
@@ -305,11 +369,7 @@ def _image_folder(root: Path, image_size: int | tuple[int, int] | None, channels
         from PIL import Image
     except ImportError as error:
         raise MissingExtraError("reading an image folder needs Pillow: pip install pillow") from error
-    if channels not in (None, 1, 3):
-        raise InvalidOptionError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
     size = (image_size, image_size) if isinstance(image_size, int) else image_size
-    if size is not None and (len(size) != 2 or min(size) < 1):
-        raise InvalidOptionError(f"image_size must be a positive size or (height, width), not {image_size}")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir())
     files = [
         (label, f)

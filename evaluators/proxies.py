@@ -27,9 +27,9 @@ The baselines ``params`` and ``macs`` are no functions of the model: the `ZeroCo
 space's analytic cost.
 
 Example:
-    >>> space = nas.create_space("macro-cnn", input_shape=(1, 8, 8), num_classes=10)  # doctest: +SKIP
-    >>> evaluator = nas.create_evaluator("zero-cost", space=space, dataset="digits")  # doctest: +SKIP
-    >>> evaluator.evaluate([space.sample(0)])[0].metrics  # doctest: +SKIP
+    >>> context = nas.create_context("zero-cost", "macro-cnn", "digits")  # doctest: +SKIP
+    >>> evaluator = nas.create_evaluator("zero-cost", context)  # doctest: +SKIP
+    >>> evaluator.evaluate([context.space.sample(0)])[0].metrics  # doctest: +SKIP
     {'synflow': 8.63..., 'snip': 98.02..., 'grad_norm': 39.75..., 'jacov': -60.01..., 'nwot': 300.46..., ...}
 """
 
@@ -39,29 +39,31 @@ import copy
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Annotated, Any
 
 import numpy as np
 import torch
+from pydantic import AfterValidator, BeforeValidator, Field
 from torch import nn
 from torch.nn import functional as F
 
-from evaluators.data import load_dataset
+from evaluators.data import ReadsDataset, load_data
 from nas import (
     Architecture,
     Direction,
     EvalResult,
     Evaluator,
+    EvaluatorContext,
     Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     NASError,
     NetworkSpace,
+    Options,
     Provenance,
-    create_space,
     network_space,
+    register_evaluator,
 )
 
 #: A minibatch: inputs (N, C, H, W) and integer class labels (N,).
@@ -247,7 +249,21 @@ def _device(net: nn.Module) -> torch.device:
 
 
 # -- the evaluator ---------------------------------------------------------------------------------------------------
-class ZeroCostEvaluator(Evaluator):
+class ZeroCostOptions(Options):
+    """The options of the ``zero-cost`` evaluator (see `ZeroCostEvaluator`)."""
+
+    proxies: Annotated[
+        tuple[str, ...],
+        BeforeValidator(lambda names: (names,) if isinstance(names, str) else names),
+        AfterValidator(check_proxies),
+        Field(strict=False),
+    ] = PROXY_NAMES
+    batch_size: Annotated[int, Field(ge=2)] = 32
+    fit_input: bool = False
+
+
+@register_evaluator("zero-cost")
+class ZeroCostEvaluator(ReadsDataset, Evaluator):
     """Scores each architecture with zero-cost proxies on one minibatch of real data: no training.
 
     Every network is initialized from the same seed (so a score depends only on the architecture, the seed and the
@@ -259,52 +275,30 @@ class ZeroCostEvaluator(Evaluator):
     An architecture outside the space, and an error raised while scoring one, are failed results with the reason;
     the rest of the batch still evaluates. The global torch RNG state and thread count are left as they were.
 
-    Args:
-        space: a `NetworkSpace`, or a registered space name, then created for the dataset's task.
-        proxies: names of `PROXY_NAMES` (one or several); ``None`` chooses all.
-        dataset: a dataset name (``"digits"``, ``"fashion-mnist"``), a ``.npz`` file or an image folder; see
-            `evaluators.data.load_dataset`.
-        data_dir: where to find ``fashion-mnist``; ``None`` reads ``NAS_DATA_DIR``.
+    From its context: the space (a `NetworkSpace`), the data (a dataset name, ``.npz`` file or image folder; see
+    `evaluators.data.load_data`) and the seed (of the weight initialization and the draw of the minibatch).
+
+    Options (`ZeroCostOptions`):
+        proxies: names of `PROXY_NAMES` (one or several); all by default.
         batch_size: examples in the minibatch, at least 2.
-        seed: seeds the weight initialization, the dataset's split and the draw of the minibatch.
         fit_input: when the data's images are not of the space's input shape, resize them (bilinear, antialiased)
             to its height and width and repeat a single channel to its channels, instead of refusing them. For
             scoring a space built for data that is not at hand, e.g. NAS-Bench-201's CIFAR network on Fashion-MNIST.
 
     Example:
-        >>> zc = nas.create_evaluator("zero-cost", space="macro-cnn", proxies=["synflow", "nwot"])  # doctest: +SKIP
-        >>> zc.evaluate([zc.space.sample(0)])[0].metrics  # doctest: +SKIP
+        >>> context = nas.create_context("zero-cost", "macro-cnn", "digits")  # doctest: +SKIP
+        >>> zc = nas.create_evaluator("zero-cost", context, proxies=["synflow", "nwot"])  # doctest: +SKIP
+        >>> zc.evaluate([context.space.sample(0)])[0].metrics  # doctest: +SKIP
         {'synflow': 8.63..., 'nwot': 300.46...}
     """
 
-    name: ClassVar[str] = "zero-cost"
+    Options = ZeroCostOptions
 
-    def __init__(
-        self,
-        space: NetworkSpace | str,
-        proxies: str | Sequence[str] | None = None,
-        dataset: str | Path = "digits",
-        data_dir: str | Path | None = None,
-        *,
-        batch_size: int = 32,
-        seed: int = 0,
-        fit_input: bool = False,
-    ) -> None:
-        self.proxies = check_proxies(proxies)
-        if not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 2):
-            raise InvalidOptionError(f"zero-cost option batch_size={batch_size!r} is invalid; expected an integer >= 2")
-        if not (isinstance(seed, int) and not isinstance(seed, bool)):
-            raise InvalidOptionError(f"zero-cost option seed={seed!r} is invalid; expected an integer")
-        data = load_dataset(dataset, data_dir, seed)
-        if isinstance(space, str):
-            space = network_space(
-                create_space(space, input_shape=data.input_shape, num_classes=data.num_classes), "zero-cost"
-            )
-        elif not isinstance(space, NetworkSpace):
-            raise InvalidOptionError(
-                f"zero-cost option space must be a NetworkSpace (a space of networks) or a registered space name; "
-                f"got {type(space).__name__}"
-            )
+    def __init__(self, context: EvaluatorContext, options: ZeroCostOptions | None = None) -> None:
+        options = ZeroCostOptions() if options is None else options
+        self.proxies, batch_size, self.seed = options.proxies, options.batch_size, context.seed
+        data = load_data(context.data)
+        space = network_space(context.space, "the zero-cost evaluator")
         if data.num_classes > space.num_classes:
             raise InvalidOptionError(
                 f"dataset {data.name!r} has {data.num_classes} classes but space {space.name!r} is built for "
@@ -312,14 +306,13 @@ class ZeroCostEvaluator(Evaluator):
             )
         if len(data.train) < batch_size:
             raise InvalidOptionError(
-                f"zero-cost option batch_size={batch_size} exceeds the {len(data.train)} training examples of "
+                f"evaluator 'zero-cost': batch_size={batch_size} exceeds the {len(data.train)} training examples of "
                 f"{data.name!r}"
             )
-        x, y = next(iter(data.loader("train", batch_size, shuffle=True, seed=seed)))
+        x, y = next(iter(data.loader("train", batch_size, shuffle=True, seed=self.seed)))
         self.space = space
         self.batch_size = batch_size
-        self.seed = seed
-        self.batch: Batch = (self._fit(x, data.name, data.input_shape, space, fit_input), y)
+        self.batch: Batch = (self._fit(x, data.name, data.input_shape, space, options.fit_input), y)
         shape = "x".join(map(str, data.input_shape))
         self.data_details: dict[str, Any] = {
             "dataset": data.name,
@@ -342,7 +335,7 @@ class ZeroCostEvaluator(Evaluator):
         if not fit_input:
             raise InvalidOptionError(
                 f"dataset {name!r} has input shape {shape} but space {space.name!r} is built for {wanted}: create the "
-                "space for the dataset's input shape, or pass fit_input=True to resize the images"
+                "space for the dataset's input shape, or give the option fit_input=True to resize the images"
             )
         if shape[0] not in (1, wanted[0]):
             raise InvalidOptionError(

@@ -2,7 +2,7 @@
 
 The file is NASLib's ``zc_nasbench201.json``: for each of cifar10, cifar100 and ImageNet16-120, about 725 cells with
 their validation accuracy and the scores of twelve proxies (`PUBLISHED_PROXIES`). It is read from a data directory,
-never copied into the repository: the ``data_dir`` option, else ``NAS_DATA_DIR``; the file lies there in
+never copied into the repository: the data's ``data_dir``, else ``NAS_DATA_DIR``; the file lies there in
 ``naslib_zc_nb201_sample/`` or directly.
 
 A cell is keyed by NASLib's tuple of six operation ids (`NASLIB_OPS`) over the edges in NASLib's order
@@ -15,19 +15,24 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any
 
-from evaluators.tabular import locate, resolve_data_dir, task_space
+import pandas as pd
+
+from evaluators.tabular import ReadsBenchmark, benchmark_dataset, benchmark_space, locate, resolve_data_dir
 from nas import (
     Architecture,
     Direction,
     EvalResult,
     Evaluator,
+    EvaluatorContext,
     Figure,
     InvalidArchitectureError,
     MissingDataError,
+    Options,
     Provenance,
     Unit,
+    register_evaluator,
 )
 from search_spaces.nb201 import EDGES, NB201Space, edge_name
 
@@ -94,31 +99,29 @@ def read_published(root: Path, dataset: str) -> dict[str, dict[str, Any]]:
     return records
 
 
-class PublishedProxiesEvaluator(Evaluator):
+@register_evaluator("nb201-published-proxies")
+class PublishedProxiesEvaluator(ReadsBenchmark, Evaluator):
     """Looks the published zero-cost scores of NAS-Bench-201 cells up (the cells of NAS-Bench-Suite-Zero's sample).
 
     Metrics: the score of each of `PUBLISHED_PROXIES` as published (``synflow`` is its natural log; ``flops`` and
     ``params`` in millions), and ``val_accuracy`` (percent; for cifar10, of the benchmark's cifar10-valid split).
     Costs: ``macs`` and ``params`` from `NB201Space.cost`. A cell outside the sample is a failed result.
 
-    Args:
-        dataset: cifar10, cifar100 or imagenet16-120 (case-insensitive).
-        data_dir: folder with the file (see the module docstring); ``None`` reads ``NAS_DATA_DIR``.
-        space: the `NB201Space` of the dataset's task; by default one built for it.
+    From its context: the data, cifar10, cifar100 or imagenet16-120 (case-insensitive) with the file's folder as its
+    ``data_dir`` (see the module docstring; ``None`` reads ``NAS_DATA_DIR``); the space, the `NB201Space` of the
+    dataset's task. It has no options.
 
     Example:
-        >>> published = nas.create_evaluator("nb201-published-proxies", dataset="cifar10")  # doctest: +SKIP
+        >>> context = nas.create_context("nb201-published-proxies", "nb201", "cifar10")  # doctest: +SKIP
+        >>> published = nas.create_evaluator("nb201-published-proxies", context)  # doctest: +SKIP
         >>> len(published.archs()), published.evaluate(published.archs()[:1])[0].metrics["synflow"]  # doctest: +SKIP
         (724, 41.948...)
     """
 
-    name: ClassVar[str] = "nb201-published-proxies"
-
-    def __init__(
-        self, dataset: str = "cifar10", data_dir: str | Path | None = None, space: NB201Space | None = None
-    ) -> None:
-        key, space = task_space(self.name, dataset, space)
-        records = read_published(resolve_data_dir(data_dir), DATASET_KEYS[key])
+    def __init__(self, context: EvaluatorContext, options: Options | None = None) -> None:
+        key = benchmark_dataset(context.data, self.name)
+        space = benchmark_space(context.space, key)
+        records = read_published(resolve_data_dir(context.data.data_dir), DATASET_KEYS[key])
         self.dataset = key
         self.space = space
         self._scores: dict[Architecture, dict[str, float]] = {}
@@ -130,6 +133,15 @@ class PublishedProxiesEvaluator(Evaluator):
     def archs(self) -> list[Architecture]:
         """The published cells, in the file's order."""
         return list(self._scores)
+
+    def table(self) -> pd.DataFrame:
+        """One row per published cell (in the order of `archs`): ``arch_string``, the published scores,
+        ``val_accuracy``, and ``macs`` (``params`` is the published score, as in each result's metrics)."""
+        rows = [
+            {"arch_string": self.space.to_string(arch), **scores, "macs": self.space.cost(arch).macs}
+            for arch, scores in self._scores.items()
+        ]
+        return pd.DataFrame(rows)
 
     def figures(self) -> tuple[Figure, ...]:
         """The published scores (higher is better), but ``flops`` and ``params`` (published in millions, and

@@ -27,26 +27,28 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from nas import (
     Architecture,
     Direction,
     EvalResult,
     Evaluator,
+    EvaluatorContext,
     Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     MissingDataError,
     MissingExtraError,
     NetworkSpace,
+    Options,
     Provenance,
-    SearchSpace,
     Unit,
+    register_evaluator,
 )
 from search_spaces.nb201 import NB201Space
 
@@ -55,17 +57,15 @@ KeyFormat = Literal["nb201-string", "arch-json", "choices-columns"]
 SUFFIXES = (".csv", ".parquet")
 
 
-class TableOptions(BaseModel):
+class TableOptions(Options):
     """The table evaluator's options, checked together (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: Path
+    path: str
     key_format: KeyFormat
     key: str | None = None
-    metrics: dict[str, Direction] = Field(min_length=1)
-    costs: tuple[str, ...] = ()
-    units: dict[str, Unit] = Field(default_factory=dict)
+    metrics: Annotated[dict[str, Annotated[Direction, Field(strict=False)]], Field(min_length=1)]
+    costs: Annotated[tuple[str, ...], Field(strict=False)] = ()
+    units: dict[str, Annotated[Unit, Field(strict=False)]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> TableOptions:
@@ -84,19 +84,6 @@ class TableOptions(BaseModel):
         return self
 
 
-def table_options(**options: Any) -> TableOptions:
-    """The options validated; `InvalidOptionError` names each bad one and what is accepted, in one line."""
-    try:
-        return TableOptions(**options)
-    except ValidationError as error:
-        problems = []
-        for e in error.errors():
-            where = ".".join(str(part) for part in e["loc"])
-            message = str(e["msg"]).removeprefix("Value error, ")
-            problems.append(f"{where}: {message}" if where else message)
-        raise InvalidOptionError(f"table evaluator: {'; '.join(problems)}") from None
-
-
 def read_table(path: Path) -> pd.DataFrame:
     """The CSV or Parquet file at ``path``; an error names the file and what is expected."""
     suffix = path.suffix.lower()
@@ -113,6 +100,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise MissingDataError(f"table {path} cannot be read as {suffix[1:]}: {first}") from None
 
 
+@register_evaluator("table")
 class TableEvaluator(Evaluator):
     """Looks architectures up in a table (see the module docstring): no training, microseconds per architecture.
 
@@ -120,8 +108,7 @@ class TableEvaluator(Evaluator):
     column, a key that is no architecture of the space, two rows of one architecture and a figure column that is not
     numeric are errors at creation, naming the file and what is expected.
 
-    Args:
-        space: the search space the keys describe.
+    The context's space is the one the keys describe. Options (`TableOptions`):
         path: the ``.csv`` or ``.parquet`` file (a search makes a relative path absolute where it starts).
         key_format: ``nb201-string``, ``arch-json`` or ``choices-columns``.
         metrics: column -> ``max`` or ``min``.
@@ -130,39 +117,27 @@ class TableEvaluator(Evaluator):
         units: column -> unit (``fraction``, ``percent``, ``MACs``, ``parameters``, ``ms``, ``nats``, ``score``).
 
     Example:
+        >>> context = nas.EvaluatorContext(nas.create_space("nb201"))  # doctest: +SKIP
         >>> evaluator = nas.create_evaluator(  # doctest: +SKIP
-        ...     "table", space=nas.create_space("nb201"), path="hp12.csv", key="arch_str",
-        ...     key_format="nb201-string", metrics={"cifar10_test_acc_12ep": "max"},
+        ...     "table", context, path="hp12.csv", key="arch_str", key_format="nb201-string",
+        ...     metrics={"cifar10_test_acc_12ep": "max"},
         ... )
         >>> evaluator.evaluate(evaluator.archs()[:1])[0].metrics  # doctest: +SKIP
         {'cifar10_test_acc_12ep': 69.55}
     """
 
-    name: ClassVar[str] = "table"
+    Options = TableOptions
     path_options: ClassVar[tuple[str, ...]] = ("path",)
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        path: str | Path,
-        key_format: str,
-        metrics: Mapping[str, str],
-        key: str | None = None,
-        costs: Sequence[str] = (),
-        units: Mapping[str, str] | None = None,
-    ) -> None:
-        options = table_options(
-            path=path, key_format=key_format, metrics=metrics, key=key, costs=costs, units=units or {}
-        )
-        if not isinstance(space, SearchSpace):
-            raise InvalidOptionError(f"table evaluator: space must be a SearchSpace; got {type(space).__name__}")
+    def __init__(self, context: EvaluatorContext, options: TableOptions) -> None:
+        space = context.space
         if options.key_format == "nb201-string" and not isinstance(space, NB201Space):
             raise InvalidOptionError(
                 f"table evaluator: key_format nb201-string needs the nb201 space, not {space.name!r}; give keys as "
                 "arch-json or choices-columns"
             )
         self.space, self.options = space, options
-        self.path = options.path.expanduser()
+        self.path = Path(options.path).expanduser()
         frame = read_table(self.path)
         columns = [*options.metrics, *options.costs]
         key_columns = [d.name for d in space.dimensions()] if options.key is None else [options.key]

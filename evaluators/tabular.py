@@ -1,7 +1,8 @@
 """NAS-Bench-201 as a lookup table: every cell's test accuracy (NATS-Bench TSS) and its latency on 27 devices (HELP).
 
-The third-party tables are read from a data directory, never copied into the repository: the ``data_dir`` option
-(``--data-dir`` on the command line), else the environment variable ``NAS_DATA_DIR``. The directory holds
+The third-party tables are read from a data directory, never copied into the repository: the data's ``data_dir``
+(a config's ``dataset.data_dir``, ``--data-dir`` on the command line), else the environment variable
+``NAS_DATA_DIR``. The directory holds
 ``nats_bench_tss_csv/nats_bench.csv`` and ``nb201_latency_help/nb201_latency_27settings.csv``, or the two files
 directly. Row i of both tables is the cell with NAS-Bench-201 index i.
 """
@@ -12,22 +13,29 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import numpy as np
 import pandas as pd
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from nas import (
     Architecture,
+    DataSpec,
     Direction,
     EvalResult,
     Evaluator,
+    EvaluatorContext,
     Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     MissingDataError,
+    Options,
     Provenance,
+    SearchSpace,
+    Task,
     Unit,
+    register_evaluator,
 )
 from search_spaces.nb201 import NB201Space
 
@@ -115,22 +123,63 @@ def locate(root: Path, path: PurePosixPath, description: str) -> Path:
     return found
 
 
-def task_space(evaluator: str, dataset: str, space: NB201Space | None) -> tuple[str, NB201Space]:
-    """The benchmark dataset's name (lower case) and the `NB201Space` of its task: ``space`` if it is built for
-    that task, else a new one; errors name what ``evaluator`` accepts."""
-    key = str(dataset).lower()
-    task = _TASKS.get(key)
-    if task is None:
-        raise InvalidOptionError(f"unknown dataset {dataset!r} for {evaluator}; choose one of {', '.join(DATASETS)}")
-    space = NB201Space(task.input_shape, task.num_classes) if space is None else space
+def benchmark_dataset(data: DataSpec, evaluator: str) -> str:
+    """The benchmark's name (lower case) of the dataset ``data`` names; the error lists what ``evaluator`` reads."""
+    key = str(data.name).lower()
+    if key not in _TASKS:
+        raise InvalidOptionError(f"unknown dataset {data.name!r} for {evaluator}; choose one of {', '.join(DATASETS)}")
+    return key
+
+
+def benchmark_space(space: SearchSpace, dataset: str) -> NB201Space:
+    """``space`` if it is an `NB201Space` built for the benchmark dataset's task; else an `InvalidOptionError`."""
+    task = _TASKS[dataset]
     if not isinstance(space, NB201Space):
-        raise InvalidOptionError(f"space must be an NB201Space; got {type(space).__name__}")
-    if (space.input_shape, space.num_classes) != (task.input_shape, task.num_classes):
+        raise InvalidOptionError(f"the NAS-Bench-201 tables are of the nb201 space; got space {space.name!r}")
+    if space.task != Task(task.input_shape, task.num_classes):
         raise InvalidOptionError(
             f"space is built for input_shape={space.input_shape}, num_classes={space.num_classes}; {dataset} "
             f"needs input_shape={task.input_shape}, num_classes={task.num_classes}"
         )
-    return key, space
+    return space
+
+
+class ReadsBenchmark:
+    """Mixin of the NAS-Bench-201 table evaluators: their `nas.ReadsData` ability. The data names a benchmark
+    dataset (`DATASETS`) and has no options; its task is the benchmark's network's."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    def data_options(cls, options: Options) -> type[Options]:
+        return Options
+
+    @classmethod
+    def data_task(cls, data: DataSpec, options: Options) -> Task:
+        task = _TASKS[benchmark_dataset(data, cls.name)]
+        return Task(task.input_shape, task.num_classes)
+
+
+def _devices(names: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [d for d in names if d not in DEVICES]
+    if unknown:
+        raise ValueError(f"unknown devices {unknown}; choose from {', '.join(DEVICES)}")
+    return names
+
+
+class TableOptions(Options):
+    """The options of the ``nb201-table`` evaluator: the latency columns to attach (one name or several); ``None``
+    attaches all of `DEVICES`, an empty list none (then the latency table is not needed)."""
+
+    devices: (
+        Annotated[
+            tuple[str, ...],
+            BeforeValidator(lambda names: (names,) if isinstance(names, str) else names),
+            AfterValidator(_devices),
+            Field(strict=False),
+        ]
+        | None
+    ) = None
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
@@ -138,49 +187,41 @@ def resolve_data_dir(data_dir: str | Path | None) -> Path:
     chosen = data_dir if data_dir is not None else os.environ.get("NAS_DATA_DIR")
     if not chosen:
         raise MissingDataError(
-            "no data directory for the NAS-Bench-201 tables: pass data_dir (--data-dir on the command line) or set "
-            "NAS_DATA_DIR to the folder that holds nats_bench_tss_csv/ and nb201_latency_help/"
+            "no data directory for the NAS-Bench-201 tables: give the dataset's data_dir (--data-dir on the command "
+            "line) or set NAS_DATA_DIR to the folder that holds nats_bench_tss_csv/ and nb201_latency_help/"
         )
     return Path(chosen).expanduser()
 
 
-class NB201TableEvaluator(Evaluator):
+@register_evaluator("nb201-table")
+class NB201TableEvaluator(ReadsBenchmark, Evaluator):
     """Looks NAS-Bench-201 cells up in the benchmark's tables: no training, microseconds per architecture.
 
     Metrics: ``accuracy``, the test accuracy after 200 epochs averaged over the benchmark's seeds, in percent as the
     table gives it (so regrets are in percentage points). Costs: ``macs`` and ``params`` of the dataset's network from
     `NB201Space.cost`, and ``latency_ms:<device>`` for each chosen device (see `DEVICES`).
 
-    Args:
-        dataset: one of `DATASETS` (case-insensitive).
-        data_dir: folder with the tables; ``None`` reads ``NAS_DATA_DIR``.
-        devices: the latency columns to attach (one name or several); ``None`` attaches all of `DEVICES`, an empty
-            list none (then the latency table is not needed).
-        space: the `NB201Space` whose costs to report; by default one built for the dataset's task (CIFAR: 3x32x32
-            with 10 or 100 classes, ImageNet16-120: 3x16x16 with 120 classes).
+    From its context: the data, one of `DATASETS` (case-insensitive) with the folder of the tables as its
+    ``data_dir`` (``None`` reads ``NAS_DATA_DIR``); the space, an `NB201Space` built for the dataset's task (CIFAR:
+    3x32x32 with 10 or 100 classes, ImageNet16-120: 3x16x16 with 120 classes), which a search creates. Options:
+    `TableOptions`.
 
     Example:
-        >>> evaluator = nas.create_evaluator("nb201-table", dataset="cifar100", devices=["pixel3"])  # doctest: +SKIP
+        >>> context = nas.create_context("nb201-table", "nb201", "cifar100")  # doctest: +SKIP
+        >>> evaluator = nas.create_evaluator("nb201-table", context, devices=["pixel3"])  # doctest: +SKIP
         >>> evaluator.evaluate([evaluator.archs()[9930]])[0].metrics["accuracy"]  # doctest: +SKIP
         73.513...
     """
 
-    name: ClassVar[str] = "nb201-table"
+    Options = TableOptions
 
-    def __init__(
-        self,
-        dataset: str = "cifar10",
-        data_dir: str | Path | None = None,
-        devices: str | Sequence[str] | None = None,
-        space: NB201Space | None = None,
-    ) -> None:
-        key, space = task_space(self.name, dataset, space)
+    def __init__(self, context: EvaluatorContext, options: TableOptions | None = None) -> None:
+        options = TableOptions() if options is None else options
+        key = benchmark_dataset(context.data, self.name)
+        space = benchmark_space(context.space, key)
         task = _TASKS[key]
-        chosen = DEVICES if devices is None else (devices,) if isinstance(devices, str) else tuple(devices)
-        unknown = [d for d in chosen if d not in DEVICES]
-        if unknown:
-            raise InvalidOptionError(f"unknown devices {unknown} for {self.name}; choose from {', '.join(DEVICES)}")
-        root = resolve_data_dir(data_dir)
+        chosen = DEVICES if options.devices is None else options.devices
+        root = resolve_data_dir(context.data.data_dir)
         accuracy = _ACCURACY.read(root, [task.column], space.size())
         strings = accuracy[_ACCURACY.key].astype(str)
         latency: dict[str, np.ndarray] = {}

@@ -23,27 +23,33 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import torch
+from pydantic import Field, FilePath, field_validator
 from torch import nn
 from torch.nn import functional as F
 
-from evaluators.data import TaskData, load_dataset
+from evaluators.data import ReadsDataset, TaskData, load_data
 from nas import (
     Architecture,
     Direction,
     EvalResult,
     Evaluator,
+    EvaluatorContext,
     Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     NetworkSpace,
+    Options,
     Provenance,
+    SearchSpace,
+    Task,
     Unit,
-    create_space,
     network_space,
+    register_evaluator,
 )
+from nas.core.options import Fraction, PositiveFloat, PositiveInt, validate_options
 
 #: The keys of the ``budget`` that `TrainEvaluator.evaluate` accepts.
 BUDGET_KEYS = ("epochs", "fraction")
@@ -53,6 +59,34 @@ SCORED_FIGURES = (Figure("accuracy", Direction.MAX, Unit.FRACTION), Figure("loss
 _EVAL_BATCH = 1000
 #: At most this many training examples re-estimate the BatchNorm statistics after training.
 RECALIBRATION_EXAMPLES = 2000
+#: A number in [0, 1).
+Share = Annotated[float, Field(ge=0, lt=1)]
+
+
+class TrainOptions(Options):
+    """The options of the ``train`` evaluator (see `TrainEvaluator`)."""
+
+    epochs: PositiveInt = 2
+    fraction: Fraction = 1.0
+    batch_size: PositiveInt = 64
+    lr: PositiveFloat = 0.05
+    momentum: Share = 0.9
+    weight_decay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5e-4
+    label_smoothing: Share = 0.0
+    recalibrate_bn: bool = True
+    init_weights: Annotated[FilePath, Field(strict=False)] | None = None
+
+
+class TrainBudget(Options):
+    """A budget of `TrainEvaluator.evaluate`. Schedulers give numbers as floats: 2.0 epochs are 2."""
+
+    epochs: PositiveInt
+    fraction: Fraction
+
+    @field_validator("epochs", mode="before")
+    @classmethod
+    def _integral(cls, value: Any) -> Any:
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 @dataclass(frozen=True)
@@ -77,19 +111,6 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check(ok: bool, option: str, value: Any, accepted: str) -> None:
-    if not ok:
-        raise InvalidOptionError(f"train evaluator option {option}={value!r} is invalid; expected {accepted}")
-
-
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run with ``n`` torch intra-op threads, then restore the previous count."""
@@ -101,31 +122,18 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def space_for_task(
-    space: NetworkSpace | str, data: TaskData, evaluator: str, options: Mapping[str, Any] | None = None
-) -> NetworkSpace:
-    """``space`` for ``data``'s task: a registered name is created for it (with ``options``), a space object must
-    already fit it."""
-    task = f"input_shape={data.input_shape}, num_classes={data.num_classes}"
-    if isinstance(space, str):
-        created = create_space(space, input_shape=data.input_shape, num_classes=data.num_classes, **(options or {}))
-        return network_space(created, f"the {evaluator} evaluator")
-    if options:
+def space_for_task(space: SearchSpace, data: TaskData, evaluator: str) -> NetworkSpace:
+    """``space`` if it is a space of networks built for ``data``'s task; else an `InvalidOptionError` that says how
+    to create one."""
+    built = network_space(space, f"the {evaluator} evaluator")
+    task = Task(data.input_shape, data.num_classes)
+    if built.task != task:
         raise InvalidOptionError(
-            f"{evaluator} evaluator option space_options applies to a space given by name; got a space object and "
-            f"{dict(options)}"
+            f"space {built.name!r} is built for input_shape={built.input_shape}, num_classes={built.num_classes}; "
+            f"dataset {data.name!r} has input_shape={task.input_shape}, num_classes={task.num_classes}: create the "
+            "space for the dataset's task (a search does, when its space options give no input_shape or num_classes)"
         )
-    if not isinstance(space, NetworkSpace):
-        raise InvalidOptionError(
-            f"{evaluator} evaluator option space must be a NetworkSpace (a space of networks) or a registered space "
-            f"name; got {type(space).__name__}"
-        )
-    if (space.input_shape, space.num_classes) != (data.input_shape, data.num_classes):
-        raise InvalidOptionError(
-            f"space {space.name!r} is built for input_shape={space.input_shape}, num_classes={space.num_classes}; "
-            f"dataset {data.name!r} has {task}: create the space for the dataset's task"
-        )
-    return space
+    return built
 
 
 @torch.no_grad()
@@ -157,28 +165,28 @@ def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, fl
     return correct / len(y), loss / len(y)
 
 
-class TrainEvaluator(Evaluator):
+@register_evaluator("train")
+class TrainEvaluator(ReadsDataset, Evaluator):
     """Trains each architecture from scratch and reports its validation accuracy.
 
     Metrics: ``accuracy`` (a fraction in [0, 1]) and ``loss`` (mean cross-entropy) on the validation split; the test
     split is never used. Costs: ``macs`` and ``params`` from ``space.cost``. Provenance: the fidelity (``epochs``,
     ``fraction``), the seed, the wall time and, in its details, the dataset (with its preprocessing and class names:
     a `nas.DataRecord`), the training and validation examples used, the threads, the last epoch's mean training loss
-    and, with ``keep_weights``, the weights' path.
+    and, in a run, the weights' path.
 
     A run whose training loss becomes NaN or infinite, an architecture outside the space, and an error raised by
     torch during training are failed results with the reason; the rest of the batch still evaluates.
 
-    Args:
-        space: a `NetworkSpace` built for the dataset's input shape and number of classes, or a registered space name,
-            then created for them.
-        space_options: options of the space given by name (e.g. ``{"num_downsample": 3}``).
-        dataset: a dataset name (``"digits"``, ``"fashion-mnist"``), a ``.npz`` file or an image folder; see
-            `evaluators.data.load_dataset`.
-        data_dir: where to find ``fashion-mnist``; ``None`` reads ``NAS_DATA_DIR``.
-        train_size, val_size: keep only a stratified subset of this many training / validation examples.
-        split_seed: the seed of the train / validation / test split, apart from ``seed`` so that runs with different
-            seeds score on the same validation examples.
+    From its context: the space (a `NetworkSpace` built for the dataset's input shape and number of classes); the
+    data (a dataset name, ``.npz`` file or image folder, split as its `evaluators.data.DataOptions` say: the
+    validation examples do not depend on the seed); the seed (each architecture's run is seeded from it and its
+    ``arch_id``); threads (torch intra-op threads while evaluating: more threads than free cores make every step
+    wait for a descheduled thread, up to 15x slower on 2 cores); and, in a run, `EvaluatorContext.weights_dir`, where
+    each trained network is saved as ``<arch_id>.pt`` (its ``state_dict``) next to ``<arch_id>.json`` (the
+    architecture).
+
+    Options (`TrainOptions`):
         epochs: default number of epochs (a positive integer).
         fraction: default share of the training split used, in (0, 1].
         batch_size: training examples per step; the last step of an epoch also takes the remainder.
@@ -189,83 +197,32 @@ class TrainEvaluator(Evaluator):
         recalibrate_bn: after training, re-estimate the BatchNorm running statistics as plain averages over (up to
             `RECALIBRATION_EXAMPLES` of) the training examples used: after a short training the running averages lag
             far behind the weights, which makes validation accuracy noisy.
-        seed: each architecture's run is seeded from this and its ``arch_id``.
-        threads: torch intra-op threads while evaluating; default all CPUs available to the process, which is the
-            fastest on an otherwise idle machine (2 threads train 1.6x faster than 1 on 2 cores). Where other CPU-bound
-            work shares the cores (another job, or evaluations run in parallel), give each evaluation fewer threads:
-            more threads than free cores make every step wait for a descheduled thread (up to 15x slower on 2 cores).
-        keep_weights: a directory (created if needed) where each trained network is saved as ``<arch_id>.pt``
-            (its ``state_dict``) next to ``<arch_id>.json`` (the architecture); ``None`` keeps nothing.
         init_weights: a ``state_dict`` file the network starts from instead of a fresh initialization (fine-tuning
             inherited or trained weights); it must fit every architecture evaluated.
 
     Example:
-        >>> evaluator = nas.create_evaluator("train", space="resnet20-pooling", dataset="digits")  # doctest: +SKIP
-        >>> arch = evaluator.space.sample(0)  # doctest: +SKIP
-        >>> (result,) = evaluator.evaluate([arch], budget={"epochs": 1, "fraction": 0.5})  # doctest: +SKIP
+        >>> context = nas.create_context("train", "resnet20-pooling", "digits")  # doctest: +SKIP
+        >>> evaluator = nas.create_evaluator("train", context, epochs=1)  # doctest: +SKIP
+        >>> (result,) = evaluator.evaluate([context.space.sample(0)], budget={"fraction": 0.5})  # doctest: +SKIP
         >>> result.metrics["accuracy"], result.provenance.details["train_examples"]  # doctest: +SKIP
         (0.827..., 540)
     """
 
-    name: ClassVar[str] = "train"
+    Options = TrainOptions
     expensive: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        space: NetworkSpace | str,
-        dataset: str | Path = "digits",
-        data_dir: str | Path | None = None,
-        *,
-        train_size: int | None = None,
-        val_size: int | None = None,
-        split_seed: int = 0,
-        epochs: int = 2,
-        fraction: float = 1.0,
-        batch_size: int = 64,
-        lr: float = 0.05,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
-        label_smoothing: float = 0.0,
-        recalibrate_bn: bool = True,
-        seed: int = 0,
-        threads: int | None = None,
-        keep_weights: str | Path | None = None,
-        init_weights: str | Path | None = None,
-        space_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        _check(_is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "a positive integer")
-        _check(_is_number(lr) and lr > 0, "lr", lr, "a positive number")
-        _check(_is_number(momentum) and 0 <= momentum < 1, "momentum", momentum, "a number in [0, 1)")
-        _check(_is_number(weight_decay) and weight_decay >= 0, "weight_decay", weight_decay, "a number >= 0")
-        _check(
-            _is_number(label_smoothing) and 0 <= label_smoothing < 1,
-            "label_smoothing",
-            label_smoothing,
-            "a number in [0, 1)",
-        )
-        _check(isinstance(recalibrate_bn, bool), "recalibrate_bn", recalibrate_bn, "True or False")
-        _check(_is_int(seed), "seed", seed, "an integer")
-        _check(_is_int(split_seed), "split_seed", split_seed, "an integer")
-        _check(threads is None or (_is_int(threads) and threads >= 1), "threads", threads, "a positive integer")
-        self.data = load_dataset(dataset, data_dir, split_seed, train_size=train_size, val_size=val_size)
-        self.space = space_for_task(space, self.data, self.name, space_options)
-        self.batch_size = batch_size
-        self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
-        self.label_smoothing = float(label_smoothing)
-        self.recalibrate_bn = recalibrate_bn
-        self.seed = seed
-        self.threads = available_cpus() if threads is None else threads
-        self.keep_weights = None if keep_weights is None else Path(keep_weights).expanduser().absolute()
-        _check(
-            self.keep_weights is None or not self.keep_weights.is_file(), "keep_weights", keep_weights, "a directory"
-        )
-        self.init_weights = None if init_weights is None else Path(init_weights).expanduser()
-        _check(
-            self.init_weights is None or self.init_weights.is_file(), "init_weights", init_weights, "a state_dict file"
-        )
+    def __init__(self, context: EvaluatorContext, options: TrainOptions | None = None) -> None:
+        options = TrainOptions() if options is None else options
+        self.data = load_data(context.data)
+        self.space = space_for_task(context.space, self.data, self.name)
+        self.options = options
+        self.seed, self.threads = context.seed, context.threads
+        self.keep_weights = context.weights_dir
+        if self.keep_weights is not None and self.keep_weights.is_file():
+            raise InvalidOptionError(f"the train evaluator keeps weights in {self.keep_weights}, which is a file")
         self._train_x, self._train_y = torch.from_numpy(self.data.train.x), torch.from_numpy(self.data.train.y)
         self._val_x, self._val_y = torch.from_numpy(self.data.val.x), torch.from_numpy(self.data.val.y)
-        self.fidelity = self._fidelity(epochs, fraction, "option")
+        self.fidelity = self._fidelity({"epochs": options.epochs, "fraction": options.fraction}, "options")
 
     def figures(self) -> tuple[Figure, ...]:
         return (*SCORED_FIGURES, *self.space.figures())
@@ -281,17 +238,7 @@ class TrainEvaluator(Evaluator):
         Raises:
             InvalidOptionError: for an unknown budget key or a value out of range (before anything is trained).
         """
-        budget = budget or {}
-        unknown = sorted(set(budget) - set(BUDGET_KEYS))
-        if unknown:
-            raise InvalidOptionError(
-                f"unknown budget key{'s' if len(unknown) > 1 else ''} {', '.join(map(str, unknown))} for the train "
-                "evaluator; accepted: epochs (a positive integer), fraction (of the training split, in (0, 1])"
-            )
-        default = self.fidelity
-        fidelity = self._fidelity(
-            budget.get("epochs", default.epochs), budget.get("fraction", default.fraction), "budget"
-        )
+        fidelity = self._fidelity({**self.fidelity.to_dict(), **(budget or {})}, "budget")
         with torch_threads(self.threads):
             return [self._evaluate_one(arch, fidelity) for arch in archs]
 
@@ -301,23 +248,15 @@ class TrainEvaluator(Evaluator):
         epochs = sorted({min(2**k, self.fidelity.epochs) for k in range(self.fidelity.epochs.bit_length() + 1)})
         return [{"epochs": e, "fraction": self.fidelity.fraction} for e in epochs]
 
-    def _fidelity(self, epochs: Any, fraction: Any, what: str) -> Fidelity:
-        """The fidelity of ``epochs`` and ``fraction``, checked; ``what`` names their origin in errors."""
-        if not (_is_number(epochs) and epochs >= 1 and float(epochs).is_integer()):
-            raise InvalidOptionError(
-                f"train evaluator {what} epochs={epochs!r} is invalid; expected a positive integer"
-            )
-        if not (_is_number(fraction) and 0 < fraction <= 1):
-            raise InvalidOptionError(
-                f"train evaluator {what} fraction={fraction!r} is invalid; expected a share of the training split "
-                "in (0, 1]"
-            )
-        fidelity = Fidelity(int(epochs), float(fraction))
+    def _fidelity(self, given: Mapping[str, Any], what: str) -> Fidelity:
+        """The fidelity ``given`` says, checked; ``what`` names its origin in errors."""
+        budget = validate_options(TrainBudget, given, f"{what} of evaluator {self.name!r}")
+        fidelity = Fidelity(budget.epochs, budget.fraction)
         used = self._train_examples(fidelity)
         if used < 2:
             raise InvalidOptionError(
-                f"train evaluator {what} fraction={fraction!r} leaves {used} of the {len(self._train_y)} training "
-                "examples; at least 2 are needed"
+                f"{what} of evaluator {self.name!r}: fraction={budget.fraction!r} leaves {used} of the "
+                f"{len(self._train_y)} training examples; at least 2 are needed"
             )
         return fidelity
 
@@ -351,12 +290,12 @@ class TrainEvaluator(Evaluator):
             with torch.random.fork_rng(devices=[]):
                 torch.default_generator.manual_seed(seed)  # weight initialization (and any dropout)
                 model = self.space.build(arch)
-                if self.init_weights is not None:
-                    model.load_state_dict(torch.load(self.init_weights, weights_only=True))
-                    details["init_weights"] = str(self.init_weights)
+                if self.options.init_weights is not None:
+                    model.load_state_dict(torch.load(self.options.init_weights, weights_only=True))
+                    details["init_weights"] = str(self.options.init_weights)
                 shuffle = torch.Generator().manual_seed(seed ^ 0x5EED)
                 details["final_train_loss"] = self._train(model, n, fidelity.epochs, shuffle)
-                if self.recalibrate_bn:
+                if self.options.recalibrate_bn:
                     recalibrate_batchnorm(model, self._train_x[: min(n, RECALIBRATION_EXAMPLES)])
             accuracy, loss = score(model, self._val_x, self._val_y)
         except _Diverged as error:
@@ -376,13 +315,14 @@ class TrainEvaluator(Evaluator):
     def _train(self, model: nn.Module, n: int, epochs: int, shuffle: torch.Generator) -> float:
         """Train ``model`` on the first ``n`` training examples; the last epoch's mean training loss."""
         x, y = self._train_x[:n], self._train_y[:n]
-        steps = max(1, n // self.batch_size)  # the last step takes the remainder: no example is dropped
+        options, size = self.options, self.options.batch_size
+        steps = max(1, n // size)  # the last step takes the remainder: no example is dropped
         optimizer = torch.optim.SGD(
             model.parameters(),
-            lr=self.lr,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-            nesterov=self.momentum > 0,
+            lr=options.lr,
+            momentum=options.momentum,
+            weight_decay=options.weight_decay,
+            nesterov=options.momentum > 0,
         )
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps * epochs)
         model.train()
@@ -391,13 +331,13 @@ class TrainEvaluator(Evaluator):
             order = torch.randperm(n, generator=shuffle)
             total = 0.0
             for step in range(steps):
-                batch = order[step * self.batch_size : (step + 1) * self.batch_size if step < steps - 1 else n]
-                loss = F.cross_entropy(model(x[batch]), y[batch], label_smoothing=self.label_smoothing)
+                batch = order[step * size : (step + 1) * size if step < steps - 1 else n]
+                loss = F.cross_entropy(model(x[batch]), y[batch], label_smoothing=options.label_smoothing)
                 value = loss.item()
                 if not math.isfinite(value):
                     raise _Diverged(
                         f"training diverged: the loss became {value} at epoch {epoch} of {epochs}, step {step + 1} "
-                        f"of {steps} (lr={self.lr})"
+                        f"of {steps} (lr={options.lr})"
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

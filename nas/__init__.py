@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nas.analysis.ranking import RankAgreement, agreement, rank_agreement
     from nas.analysis.report import write_report
-    from nas.core.capabilities import KnowsCosts, Prepares, TabularLookup, WeightSharing
+    from nas.core.capabilities import KnowsCosts, Prepares, ReadsData, TabularLookup, WeightSharing
+    from nas.core.context import create_context
     from nas.core.cost import Cost
     from nas.core.encodings import ENCODINGS, Encoder, KnownCosts, space_costs
     from nas.core.errors import (
@@ -51,9 +52,17 @@ if TYPE_CHECKING:
         register_evaluator,
         resolve_objectives,
     )
+    from nas.core.options import Options, validate_options
     from nas.core.pareto import ParetoFront, hypervolume, non_dominated_sort, pareto_mask
     from nas.core.plugins import load_plugins
-    from nas.core.predictors import PREDICTORS, Prediction, Predictor, create_predictor, register_predictor
+    from nas.core.predictors import (
+        PREDICTORS,
+        Prediction,
+        Predictor,
+        PredictorOptions,
+        create_predictor,
+        register_predictor,
+    )
     from nas.core.preprocessing import DataRecord, Preprocessing
     from nas.core.registry import Registry
     from nas.core.space import (
@@ -61,9 +70,11 @@ if TYPE_CHECKING:
         Architecture,
         CellGraph,
         Choice,
+        NetworkOptions,
         NetworkSpace,
         SearchSpace,
         Seed,
+        Task,
         create_space,
         list_spaces,
         network_space,
@@ -127,8 +138,10 @@ _MODULES: dict[str, str] = {
     "MissingDataError": "nas.core.errors",
     "MissingExtraError": "nas.core.errors",
     "NASError": "nas.core.errors",
+    "NetworkOptions": "nas.core.space",
     "NetworkSpace": "nas.core.space",
     "Objective": "nas.core.evaluation",
+    "Options": "nas.core.options",
     "OptunaStrategy": "nas.search.strategies",
     "PREDICTORS": "nas.core.predictors",
     "ParetoFront": "nas.core.pareto",
@@ -136,11 +149,13 @@ _MODULES: dict[str, str] = {
     "Prediction": "nas.core.predictors",
     "Predictor": "nas.core.predictors",
     "PredictorGuided": "nas.search.strategies",
+    "PredictorOptions": "nas.core.predictors",
     "Prepares": "nas.core.capabilities",
     "Preprocessing": "nas.core.preprocessing",
     "Provenance": "nas.core.evaluation",
     "RandomStrategy": "nas.search.strategies",
     "RankAgreement": "nas.analysis.ranking",
+    "ReadsData": "nas.core.capabilities",
     "Registry": "nas.core.registry",
     "RegularizedEvolution": "nas.search.strategies",
     "ResultStore": "nas.search.store",
@@ -157,6 +172,7 @@ _MODULES: dict[str, str] = {
     "StoreError": "nas.core.errors",
     "Strategy": "nas.search.strategies",
     "TabularLookup": "nas.core.capabilities",
+    "Task": "nas.core.space",
     "Unit": "nas.core.evaluation",
     "UnknownNameError": "nas.core.errors",
     "WeightSharing": "nas.core.capabilities",
@@ -164,6 +180,7 @@ _MODULES: dict[str, str] = {
     "agreement": "nas.analysis.ranking",
     "check_onnx": "nas.deploy.export",
     "check_torchscript": "nas.deploy.export",
+    "create_context": "nas.core.context",
     "create_evaluator": "nas.core.evaluation",
     "create_predictor": "nas.core.predictors",
     "create_runner": "nas.search.runners",
@@ -190,6 +207,7 @@ _MODULES: dict[str, str] = {
     "resolve_objectives": "nas.core.evaluation",
     "run_search": "nas.search.experiment",
     "space_costs": "nas.core.encodings",
+    "validate_options": "nas.core.options",
     "verify_run": "nas.deploy.models",
     "write_report": "nas.analysis.report",
 }
@@ -230,19 +248,23 @@ __all__ = [
     "MissingDataError",
     "MissingExtraError",
     "NASError",
+    "NetworkOptions",
     "NetworkSpace",
     "Objective",
+    "Options",
     "OptunaStrategy",
     "ParetoFront",
     "PluginError",
     "Prediction",
     "Predictor",
     "PredictorGuided",
+    "PredictorOptions",
     "Prepares",
     "Preprocessing",
     "Provenance",
     "RandomStrategy",
     "RankAgreement",
+    "ReadsData",
     "Registry",
     "RegularizedEvolution",
     "ResultStore",
@@ -257,6 +279,7 @@ __all__ = [
     "StoreError",
     "Strategy",
     "TabularLookup",
+    "Task",
     "Unit",
     "UnknownNameError",
     "WeightSharing",
@@ -264,6 +287,7 @@ __all__ = [
     "agreement",
     "check_onnx",
     "check_torchscript",
+    "create_context",
     "create_evaluator",
     "create_predictor",
     "create_runner",
@@ -290,6 +314,7 @@ __all__ = [
     "resolve_objectives",
     "run_search",
     "space_costs",
+    "validate_options",
     "verify_run",
     "write_report",
 ]

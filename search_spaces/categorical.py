@@ -17,25 +17,31 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from nas import Architecture, Choice, InvalidArchitectureError, InvalidOptionError, SearchSpace
+from nas import Architecture, Choice, InvalidArchitectureError, InvalidOptionError, Options, SearchSpace, register_space
 
 Scalar = str | int | float | bool | None
 #: A canonical function: an architecture's choices -> the choices of its canonical form.
 CanonicalFn = Callable[[dict[str, Any]], Mapping[str, Any]]
 
 
-class CategoricalOptions(BaseModel):
+class CategoricalOptions(Options):
     """The categorical space's options, checked together."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
     dimensions: dict[str, list[Scalar]] = Field(min_length=1)
-    canonical: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    canonical: str | None = None
+
+    @field_validator("canonical")
+    @classmethod
+    def _function_reference(cls, canonical: str | None) -> str | None:
+        if canonical is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", canonical):
+            raise ValueError("expected module:function, e.g. my_plugin.spaces:canonical")
+        return canonical
 
     @field_validator("dimensions")
     @classmethod
@@ -49,21 +55,6 @@ class CategoricalOptions(BaseModel):
             if len(set(seen)) != len(seen):
                 raise ValueError(f"dimension {name!r} repeats an option: {options}")
         return dimensions
-
-
-def categorical_options(**options: Any) -> CategoricalOptions:
-    """The options validated; `InvalidOptionError` names each bad one and what is accepted, in one line."""
-    try:
-        return CategoricalOptions(**options)
-    except ValidationError as error:
-        problems = []
-        for e in error.errors():
-            where = ".".join(str(part) for part in e["loc"])
-            message = str(e["msg"]).removeprefix("Value error, ")
-            if e["type"] == "string_pattern_mismatch":
-                message = "expected module:function, e.g. my_plugin.spaces:canonical"
-            problems.append(f"{where}: {message}" if where else message)
-        raise InvalidOptionError(f"categorical space: {'; '.join(problems)}") from None
 
 
 def load_function(reference: str) -> CanonicalFn:
@@ -83,27 +74,25 @@ def load_function(reference: str) -> CanonicalFn:
     return found  # type: ignore[no-any-return]
 
 
+@register_space("categorical")
 class CategoricalSpace(SearchSpace):
     """The product of categorical dimensions given as data (see the module docstring); it builds no networks.
 
-    Args:
+    Options (`CategoricalOptions`):
         dimensions: dimension name -> its options (JSON scalars), in order.
         canonical: ``module:function`` of a function mapping an architecture's choices (a dict) to the choices of
             its canonical form; by default each architecture is its own.
 
     Example:
-        >>> space = CategoricalSpace({"op": ["conv", "pool"], "width": [16, 32]})
+        >>> space = nas.create_space("categorical", dimensions={"op": ["conv", "pool"], "width": [16, 32]})
         >>> space.size(), space.sample(0).choices["width"] in (16, 32)
         (4, True)
     """
 
-    name: ClassVar[str] = "categorical"
+    Options = CategoricalOptions
     description: ClassVar[str] = "categorical dimensions given in the config; builds no networks (search it by table)"
 
-    def __init__(self, dimensions: Mapping[str, Sequence[Scalar]], canonical: str | None = None) -> None:
-        if isinstance(dimensions, Mapping):  # tuples of options are lists in the config
-            dimensions = {k: list(v) if isinstance(v, tuple) else v for k, v in dimensions.items()}
-        options = categorical_options(dimensions=dimensions, canonical=canonical)
+    def __init__(self, options: CategoricalOptions) -> None:
         self.options = options
         self._dims = tuple(Choice(name, tuple(values)) for name, values in options.dimensions.items())
         self._canonical = None if options.canonical is None else load_function(options.canonical)

@@ -8,17 +8,17 @@ stage's depth are inactive: `MacroCNNSpace.canonical` resets their choices, and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
+from pydantic import AfterValidator, model_validator
 from torch import nn
 
-from nas import Architecture, Choice, Cost, InvalidOptionError, Seed
+from nas import Architecture, Choice, Cost, NetworkOptions, Seed, register_space
+from nas.core.options import Distinct, NonEmptyList, PositiveFloat, PositiveInt
 from search_spaces.blocks import HW, BlockNetworkSpace, conv_bn, conv_bn_cost, conv_bn_out
-
-BLOCKS = ("mbconv", "conv")
 
 
 def stage_dim(stage: int, what: str) -> str:
@@ -83,30 +83,40 @@ class MacroBlock:
         return cost + conv_bn_cost(hidden, self.c_out, 1, out_hw), out_hw
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _positive_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
-def _odd_positive_int(value: Any) -> bool:
-    return _positive_int(value) and value % 2 == 1
-
-
-def _values(option: str, given: Any, what: str, ok: Callable[[Any], bool], distinct: bool = True) -> tuple[Any, ...]:
-    """``given`` as a tuple of values that pass ``ok``; `InvalidOptionError` (saying ``what`` is accepted) otherwise."""
-    values = tuple(given) if isinstance(given, (list, tuple)) else ()
-    if not values or not all(ok(v) for v in values) or (distinct and len(set(values)) < len(values)):
-        raise InvalidOptionError(f"macro-cnn option {option} must be a non-empty list of {what}; got {given!r}")
+def _odd(values: tuple[int, ...]) -> tuple[int, ...]:
+    if any(v % 2 == 0 for v in values):
+        raise ValueError("kernel sizes are odd, so that blocks keep their padding symmetric")
     return values
 
 
+class MacroCNNOptions(NetworkOptions):
+    """The options of the macro-cnn space (see `MacroCNNSpace`)."""
+
+    block: Literal["mbconv", "conv"] = "mbconv"
+    stem_width: PositiveInt = 16
+    base_widths: Annotated[tuple[PositiveInt, ...], NonEmptyList] = (16, 32, 64)
+    width_multipliers: Annotated[tuple[PositiveFloat, ...], NonEmptyList, Distinct] = (0.5, 0.75, 1.0)
+    depths: Annotated[tuple[PositiveInt, ...], NonEmptyList, Distinct] = (1, 2, 3)
+    kernel_sizes: Annotated[tuple[PositiveInt, ...], NonEmptyList, Distinct, AfterValidator(_odd)] = (3, 5, 7)
+    expand_ratios: Annotated[tuple[PositiveInt, ...], NonEmptyList, Distinct] = (3, 4, 6)
+
+    @model_validator(mode="after")
+    def _distinct_widths(self) -> MacroCNNOptions:
+        for base in self.base_widths:
+            widths = [scaled_width(base, m) for m in self.width_multipliers]
+            if len(set(widths)) < len(widths):
+                raise ValueError(
+                    f"width_multipliers {list(self.width_multipliers)} must give distinct widths, but give {widths} "
+                    f"for base width {base}; use fewer multipliers or larger base_widths"
+                )
+        return self
+
+
+@register_space("macro-cnn")
 class MacroCNNSpace(BlockNetworkSpace):
     """Stage-wise CNN of MBConv or conv-BN-ReLU blocks: per-stage width and depth, per-block kernel and expansion.
 
-    Args:
+    Options (`MacroCNNOptions`, besides the task):
         block: "mbconv" (inverted residual blocks) or "conv" (conv-BN-ReLU blocks, no expansion dimension).
         stem_width: channels of the stem.
         base_widths: one base width per stage; a stage's width is its base width times its width multiplier.
@@ -116,7 +126,7 @@ class MacroCNNSpace(BlockNetworkSpace):
         expand_ratios: the options of each ``stageS_blockB_expand`` (MBConv only; 1 leaves out the expand conv).
 
     Example:
-        >>> space = MacroCNNSpace(input_shape=(1, 28, 28), num_classes=10)
+        >>> space = nas.create_space("macro-cnn", input_shape=(1, 28, 28), num_classes=10)
         >>> space.size()
         14832537993
         >>> arch = space.sample(0)
@@ -124,43 +134,20 @@ class MacroCNNSpace(BlockNetworkSpace):
         True
     """
 
-    name: ClassVar[str] = "macro-cnn"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "Stage-wise CNN (MBConv or conv blocks): per-stage width and depth, per-block kernel"
+    Options = MacroCNNOptions
 
-    def __init__(
-        self,
-        input_shape: tuple[int, int, int] = (3, 32, 32),
-        num_classes: int = 10,
-        block: str = "mbconv",
-        stem_width: int = 16,
-        base_widths: Sequence[int] = (16, 32, 64),
-        width_multipliers: Sequence[float] = (0.5, 0.75, 1.0),
-        depths: Sequence[int] = (1, 2, 3),
-        kernel_sizes: Sequence[int] = (3, 5, 7),
-        expand_ratios: Sequence[int] = (3, 4, 6),
-    ) -> None:
-        super().__init__(input_shape, num_classes)
-        if block not in BLOCKS:
-            raise InvalidOptionError(f"macro-cnn option block must be one of {', '.join(BLOCKS)}; got {block!r}")
-        if not _positive_int(stem_width):
-            raise InvalidOptionError(f"macro-cnn option stem_width must be a positive integer; got {stem_width!r}")
-        self.block = block
-        self.stem_width = stem_width
-        self.base_widths = _values("base_widths", base_widths, "positive integers", _positive_int, distinct=False)
-        self.width_multipliers = _values(
-            "width_multipliers", width_multipliers, "distinct positive numbers", _positive_number
-        )
-        self.depths = _values("depths", depths, "distinct positive integers", _positive_int)
-        self.kernel_sizes = _values("kernel_sizes", kernel_sizes, "distinct odd positive integers", _odd_positive_int)
-        self.expand_ratios = _values("expand_ratios", expand_ratios, "distinct positive integers", _positive_int)
-        for base in self.base_widths:
-            widths = [scaled_width(base, m) for m in self.width_multipliers]
-            if len(set(widths)) < len(widths):
-                raise InvalidOptionError(
-                    f"macro-cnn option width_multipliers {list(self.width_multipliers)} must give distinct widths, "
-                    f"but give {widths} for base width {base}; use fewer multipliers or larger base_widths"
-                )
+    def __init__(self, options: MacroCNNOptions | None = None) -> None:
+        options = MacroCNNOptions() if options is None else options
+        super().__init__(options)
+        self.block = options.block
+        self.stem_width = options.stem_width
+        self.base_widths = options.base_widths
+        self.width_multipliers: tuple[float, ...] = options.width_multipliers
+        self.depths = options.depths
+        self.kernel_sizes = options.kernel_sizes
+        self.expand_ratios = options.expand_ratios
         self._block_dims = tuple(
             tuple(self._block_choices(stage, b) for b in range(1, max(self.depths) + 1))
             for stage in range(1, len(self.base_widths) + 1)

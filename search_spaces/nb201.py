@@ -14,9 +14,19 @@ from functools import cache
 from typing import ClassVar
 
 import torch
+from pydantic import model_validator
 from torch import nn
 
-from nas import Architecture, CellGraph, Choice, Cost, InvalidArchitectureError, InvalidOptionError, NetworkSpace
+from nas import (
+    Architecture,
+    CellGraph,
+    Choice,
+    Cost,
+    InvalidArchitectureError,
+    NetworkOptions,
+    NetworkSpace,
+    register_space,
+)
 from nas.core.cost import batchnorm, conv2d, linear
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -117,11 +127,25 @@ class NB201Network(nn.Module):
         return self.classifier(out.flatten(1))
 
 
+class NB201Options(NetworkOptions):
+    """The task of the nb201 space: an input whose height and width are multiples of 4."""
+
+    @model_validator(mode="after")
+    def _divisible_by_4(self) -> NB201Options:
+        _, h, w = self.input_shape
+        if h % 4 or w % 4:
+            raise ValueError(
+                f"nb201 needs a height and width divisible by 4 (its two reduction blocks halve them); got {h}x{w}"
+            )
+        return self
+
+
+@register_space("nb201")
 class NB201Space(NetworkSpace):
     """NAS-Bench-201 cells (15,625; 6,466 distinct functions) in the benchmark's CIFAR skeleton.
 
     Example:
-        >>> space = NB201Space(input_shape=(3, 32, 32), num_classes=10)
+        >>> space = nas.create_space("nb201", input_shape=(3, 32, 32), num_classes=10)
         >>> arch = space.from_string(
         ...     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
         ... )
@@ -129,19 +153,15 @@ class NB201Space(NetworkSpace):
         802426
     """
 
-    name: ClassVar[str] = "nb201"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = (
         "NAS-Bench-201 cell space: 6 edges x 5 operations (15,625 cells) in the benchmark's skeleton"
     )
 
-    def __init__(self, input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10) -> None:
-        super().__init__(input_shape, num_classes)
-        _, h, w = self.input_shape
-        if h % 4 or w % 4:
-            raise InvalidOptionError(
-                f"nb201 needs a height and width divisible by 4 (its two reduction blocks halve them); got {h}x{w}"
-            )
+    Options = NB201Options
+
+    def __init__(self, options: NB201Options | None = None) -> None:
+        super().__init__(NB201Options() if options is None else options)
         self._dims = tuple(
             Choice(edge_name(to, frm), OPS, f"operation on the edge from node {frm} to node {to}") for to, frm in EDGES
         )

@@ -8,19 +8,22 @@ doubling the width, by 2x2 max or average pooling before the block, or by a stri
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from nas import Architecture, Choice, Cost, InvalidOptionError
+from nas import Architecture, Choice, Cost, NetworkOptions, register_space
 from nas.core.cost import conv_out
+from nas.core.options import Distinct, NonEmptyList, PositiveInt
 from search_spaces.blocks import HW, BlockNetworkSpace, conv_bn, conv_bn_cost, conv_bn_out
 
 NUM_BLOCKS = 9
-OPS = ("max", "avg", "conv")
+Op = Literal["max", "avg", "conv"]
+OPS: tuple[Op, ...] = ("max", "avg", "conv")
 POOLS: dict[str, type[nn.MaxPool2d | nn.AvgPool2d]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
@@ -79,20 +82,25 @@ class PoolingBlock:
         return cost, out_hw
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+class ResNet20PoolingOptions(NetworkOptions):
+    """The options of the resnet20-pooling space (see `ResNet20PoolingSpace`)."""
+
+    num_downsample: Annotated[int, Field(ge=1, le=NUM_BLOCKS)] = 2
+    base_width: PositiveInt = 16
+    ops: Annotated[tuple[Op, ...], NonEmptyList, Distinct] = OPS
 
 
+@register_space("resnet20-pooling")
 class ResNet20PoolingSpace(BlockNetworkSpace):
     """ResNet-20 whose downsampling layers (how many is an option) are placed and typed by the architecture.
 
-    Args:
+    Options (`ResNet20PoolingOptions`, besides the task):
         num_downsample: number of downsampling layers, 1 to 9; each doubles the width.
         base_width: channels of the stem and of the blocks before the first downsampling layer.
         ops: the downsampling operations to choose from, among "max", "avg" and "conv".
 
     Example:
-        >>> space = ResNet20PoolingSpace(input_shape=(1, 28, 28), num_classes=10)
+        >>> space = nas.create_space("resnet20-pooling", input_shape=(1, 28, 28), num_classes=10)
         >>> space.size()
         324
         >>> arch = space.arch({"downsample_at": [3, 6], "downsample_op_1": "max", "downsample_op_2": "conv"})
@@ -100,39 +108,19 @@ class ResNet20PoolingSpace(BlockNetworkSpace):
         272186
     """
 
-    name: ClassVar[str] = "resnet20-pooling"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = (
         "ResNet-20 with searched positions and types (max, avg, strided conv) of its downsampling"
     )
+    Options = ResNet20PoolingOptions
 
-    def __init__(
-        self,
-        input_shape: tuple[int, int, int] = (3, 32, 32),
-        num_classes: int = 10,
-        num_downsample: int = 2,
-        base_width: int = 16,
-        ops: Sequence[str] = OPS,
-    ) -> None:
-        super().__init__(input_shape, num_classes)
-        if not _is_int(num_downsample) or not 1 <= num_downsample <= NUM_BLOCKS:
-            raise InvalidOptionError(
-                f"resnet20-pooling option num_downsample must be an integer from 1 to {NUM_BLOCKS}; "
-                f"got {num_downsample!r}"
-            )
-        if not _is_int(base_width) or base_width < 1:
-            raise InvalidOptionError(
-                f"resnet20-pooling option base_width must be a positive integer; got {base_width!r}"
-            )
-        given = tuple(ops) if isinstance(ops, (list, tuple)) else ()
-        if not given or not all(op in OPS for op in given) or len(set(given)) < len(given):
-            raise InvalidOptionError(
-                f"resnet20-pooling option ops must be a non-empty list of distinct operations among "
-                f"{', '.join(OPS)}; got {ops!r}"
-            )
+    def __init__(self, options: ResNet20PoolingOptions | None = None) -> None:
+        options = ResNet20PoolingOptions() if options is None else options
+        super().__init__(options)
+        num_downsample = options.num_downsample
         self.num_downsample = num_downsample
-        self.base_width = self.stem_width = base_width
-        self.ops = given
+        self.base_width = self.stem_width = options.base_width
+        self.ops: tuple[str, ...] = options.ops
         placements = tuple(itertools.combinations(range(NUM_BLOCKS), num_downsample))
         self._dims = (
             Choice("downsample_at", placements, f"blocks (0 to {NUM_BLOCKS - 1}) that downsample, in increasing order"),

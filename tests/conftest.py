@@ -1,5 +1,5 @@
-"""Shared fixtures: the third-party data directory (``NAS_DATA_DIR``, default ../shared/data), a plugin of the
-tests' own."""
+"""Shared fixtures: the third-party data directory (``NAS_DATA_DIR``, default ../shared/data), contexts for
+evaluators, a plugin of the tests' own."""
 
 from __future__ import annotations
 
@@ -44,6 +44,31 @@ def measured_cost() -> Callable[[nas.SearchSpace, nas.Architecture], nas.Cost]:
     return _measured_cost
 
 
+@pytest.fixture(scope="session")
+def make_context() -> Callable[..., nas.EvaluatorContext]:
+    """``make_context(evaluator, space, data="digits", **kwargs)``: `nas.create_context` on one thread (the tests
+    share the machine) unless told."""
+
+    def make(
+        evaluator: str, space: str | nas.SearchSpace, data: str | nas.DataSpec = "digits", **kwargs: object
+    ) -> nas.EvaluatorContext:
+        return nas.create_context(evaluator, space, data, **{"threads": 1, **kwargs})  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def nb201_table(data_dir: Path, make_context: Callable[..., nas.EvaluatorContext]) -> Callable[..., nas.Evaluator]:
+    """``nb201_table(dataset="cifar10", **options)``: the ``nb201-table`` evaluator of a NAS-Bench-201 dataset, on the
+    nb201 space of its task."""
+
+    def make(dataset: str = "cifar10", **options: object) -> nas.Evaluator:
+        context = make_context("nb201-table", "nb201", nas.DataSpec(dataset, str(data_dir)))
+        return nas.create_evaluator("nb201-table", context, **options)
+
+    return make
+
+
 #: A plugin file that is installed nowhere: it registers an evaluator of NAS-Bench-201 cells (``{name}``) whose
 #: metric, ``convs``, is how many convolutions a cell has; its results record the plugin's file and the process.
 #: With ``fails_on_workers`` its constructor raises on a Ray worker (in a process where Ray is running).
@@ -58,10 +83,10 @@ import nas
 class ConvCount(nas.Evaluator):
     expensive = {expensive}
 
-    def __init__(self, space):
+    def __init__(self, context, options):
         if {fails_on_workers} and "ray" in sys.modules and sys.modules["ray"].is_initialized():
             raise RuntimeError("this evaluator refuses to run on a Ray worker")
-        self.space = space
+        self.space = context.space
 
     def figures(self):
         return (nas.Figure("convs", nas.Direction.MAX), *self.space.figures())

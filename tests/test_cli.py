@@ -73,7 +73,7 @@ def test_table_output_for_people(capsys):
         ),
         (("space", "show", "nb201", "--input-shape", "3,32"), "three positive integers C,H,W"),
         (("space", "show", "nb201", "--input-shape", "3,30,30"), "divisible by 4"),
-        (("space", "show", "macro-cnn", "-O", "colour=red"), "unknown option colour"),
+        (("space", "show", "macro-cnn", "-O", "colour=red"), "colour: unknown key; accepted: input_shape"),
         (("space", "sample", "nb201", "--n", "0"), "--n"),
         (("space", "show", "nb201", "-O", "oops"), "KEY=VALUE"),
     ],

@@ -239,24 +239,39 @@ def test_objective_bounds_are_finite_numbers():
     [
         (
             "evaluator: {name: train, options: {epoch: 1}}",
-            "evaluator: got {'name': 'train', 'options': {'epoch': 1}}; unknown option epoch for evaluator 'train'; "
-            "valid options: space, dataset",
+            "evaluator.options.epoch: unknown key; accepted: epochs, fraction, batch_size, lr",
+        ),
+        ("evaluator: {name: train, options: {epochs: 0}}", "evaluator.options.epochs: got 0; Input should be greater"),
+        (
+            "evaluator: {name: train, options: {lr: '0.1'}}",
+            "evaluator.options.lr: got '0.1'; Input should be a valid number; types are strict: write a number",
         ),
         (
             "space: {name: resnet20-pooling, options: {num_downsamples: 1}}",
-            "unknown option num_downsamples for search space 'resnet20-pooling'; valid options: input_shape",
+            "space.options.num_downsamples: unknown key; accepted: input_shape, num_classes, num_downsample",
+        ),
+        (
+            "space: {name: resnet20-pooling, options: {ops: [max, max]}}",
+            "space.options.ops: got ['max', 'max']; give each value once",
+        ),
+        (
+            "space: {name: nb201, options: {input_shape: [3, 30, 30]}}",
+            "space.options: got {'input_shape': [3, 30, 30]}; nb201 needs a height and width divisible by 4",
         ),
         (
             "strategy: {name: predictor, options: {inital: 4}}",
-            "unknown option inital for strategy 'predictor'; valid options: initial, candidates",
+            "strategy.options.inital: unknown key; accepted: initial, candidates, predictor, predictor_options",
         ),
-        (
-            "strategy: {name: random, options: {seed: 4}}",
-            "unknown option seed for strategy 'random'; valid options:  (space, objectives, seed: set by the config)",
-        ),
+        ("strategy: {name: random, options: {seed: 4}}", "strategy.options.seed: unknown key; accepted: none"),
         (
             "dataset: {name: digits, options: {colour: red}}",
-            "unknown option colour for evaluator 'train' (given in dataset.options); valid options: space",
+            "dataset.options.colour: unknown key; accepted: val_fraction, test_fraction, train_size, val_size",
+        ),
+        ("dataset: {name: digits, options: {train_size: 0}}", "dataset.options.train_size: got 0; Input should be"),
+        (
+            "dataset: {name: digits, options: {val_fraction: 0.5, test_fraction: 0.5}}",
+            "dataset.options: got {'val_fraction': 0.5, 'test_fraction': 0.5}; val_fraction=0.5 and "
+            "test_fraction=0.5 must have a sum below 1",
         ),
     ],
 )
@@ -264,6 +279,17 @@ def test_component_options_are_checked_against_the_registered_class(tmp_path, ch
     with pytest.raises(nas.InvalidOptionError) as info:
         nas.load_config(write(tmp_path, changed(change)))
     assert message in str(info.value), str(info.value)
+
+
+def test_dataset_options_are_those_of_the_data_the_evaluator_reads(tmp_path):
+    text = changed("evaluator: {name: nb201-table}").replace("resnet20-pooling", "nb201")
+    nas.load_config(write(tmp_path, text + "\ndataset: {name: cifar10}"))
+    with pytest.raises(nas.InvalidOptionError, match="dataset.options.train_size: unknown key; accepted: none"):
+        nas.load_config(write(tmp_path, text + "\ndataset: {name: cifar10, options: {train_size: 10}}"))
+    trusted = "evaluator: {name: predictor, options: {trusted: train}}"
+    assert nas.load_config(write(tmp_path, changed(trusted) + "\ndataset: {options: {train_size: 10}}"))
+    with pytest.raises(nas.InvalidOptionError, match="dataset.options.size: unknown key; accepted: val_fraction"):
+        nas.load_config(write(tmp_path, changed(trusted) + "\ndataset: {options: {size: 10}}"))
 
 
 BOMB = "\n".join(
@@ -337,7 +363,7 @@ def test_a_corrupted_run_config_is_one_line_naming_the_file(tmp_path):
     [
         (BOMB, (), "more than 10000 values once aliases are expanded"),
         (MINIMAL, ("--name", ".."), "name: got '..'; use letters, digits"),
-        (changed("evaluator: {name: train, options: {epoch: 1}}"), (), "unknown option epoch for evaluator 'train'"),
+        (changed("evaluator: {name: train, options: {epoch: 1}}"), (), "evaluator.options.epoch: unknown key"),
         (changed("storage: {url: 'sqlite:runs.db'}"), (), "storage.url: got 'sqlite:runs.db'; 'sqlite:runs.db' is no"),
         (MINIMAL, ("--seed", "-1"), "seed: got -1; a seed is an integer from 0 to 4294967295"),
         (MINIMAL.encode("utf-16"), (), "bad.yaml is not UTF-8 text (byte 0xff on line 1); save it as UTF-8"),

@@ -1,7 +1,13 @@
-"""One suite for every registered space: a new space is tested the moment it is registered. Spaces of networks are
-checked on several tasks, and their networks and costs too."""
+"""One suite for every registered space and every registered evaluator: a new one is tested the moment it is
+registered. Spaces of networks are checked on several tasks, and their networks and costs too."""
 
 from __future__ import annotations
+
+import json
+import math
+import pickle
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -117,3 +123,123 @@ def test_describes_itself(space):
     assert [d.name for d in space.dimensions()] == sorted(
         space.sample(0).choices, key=[d.name for d in space.dimensions()].index
     )
+
+
+# -- every registered evaluator --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cheap:
+    """How to run an evaluator in seconds: its space, its data (tables need NAS_DATA_DIR) and options."""
+
+    space: str = "resnet20-pooling"
+    data: nas.DataSpec = field(default_factory=lambda: nas.DataSpec("digits", options={"train_size": 200}))
+    options: dict[str, Any] = field(default_factory=dict)
+    tables: bool = False
+
+
+#: The cheap settings of the evaluators this package registers; one registered later runs with the defaults.
+CHEAP = {
+    "train": Cheap(options={"epochs": 1, "fraction": 0.2}),
+    "supernet": Cheap(options={"epochs": 0.2, "eval_examples": 20, "recalibration_examples": 20}),
+    "zero-cost": Cheap("macro-cnn", options={"proxies": ["synflow", "nwot", "macs"], "batch_size": 8}),
+    "nb201-table": Cheap("nb201", nas.DataSpec("cifar10"), {"devices": ["pixel3"]}, tables=True),
+    "nb201-published-proxies": Cheap("nb201", nas.DataSpec("cifar10"), tables=True),
+    "predictor": Cheap(
+        "nb201",
+        nas.DataSpec("cifar10"),
+        {"trusted": "nb201-table", "trusted_options": {"devices": []}, "train_size": 10},
+        tables=True,
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=nas.EVALUATORS.names())
+def evaluated(request, tmp_path_factory):
+    """A registered evaluator built in a context (prepared, if it `Prepares`), and its results for three
+    architectures with a foreign one in the middle."""
+    name = request.param
+    cheap = CHEAP.get(name, Cheap())
+    data = cheap.data
+    if cheap.tables:
+        data = replace(data, data_dir=str(request.getfixturevalue("data_dir")))
+    context = nas.create_context(name, cheap.space, data, evaluator_options=cheap.options)
+    evaluator = nas.create_evaluator(name, context, **cheap.options)
+    if isinstance(evaluator, nas.Prepares):
+        evaluator.prepare(tmp_path_factory.mktemp(name))
+    archs = evaluator.archs()[:2] if isinstance(evaluator, nas.TabularLookup) else context.space.sample_many(2, 0)
+    foreign = nas.Architecture("no-such-space", "1", {"x": 1})
+    with torch.random.fork_rng(devices=[]):
+        results = evaluator.evaluate([archs[0], foreign, archs[1]])
+    return name, context, evaluator, [archs[0], foreign, archs[1]], results
+
+
+def test_the_registry_names_the_class_and_it_declares_its_options(evaluated):
+    name, _, evaluator, _, _ = evaluated
+    cls = nas.EVALUATORS.get(name)
+    assert cls.name == name and type(evaluator) is cls
+    assert issubclass(cls.Options, nas.Options) and isinstance(nas.EVALUATORS.options(name), cls.Options)
+
+
+def test_results_come_in_order_one_per_architecture(evaluated):
+    _, _, _, archs, results = evaluated
+    assert [r.arch for r in results] == archs
+
+
+def test_an_architecture_outside_the_space_is_a_failed_result_with_a_reason(evaluated):
+    *_, results = evaluated
+    assert results[1].status is nas.Status.FAILED and results[1].reason and not results[1].metrics
+
+
+def test_every_ok_result_carries_each_declared_figure(evaluated):
+    name, _, evaluator, _, results = evaluated
+    figures = evaluator.figures()
+    assert figures, f"{name} declares no figures"
+    ok = [r for r in results if r.ok]
+    assert len(ok) == 2, [r.reason for r in results]
+    for result in ok:
+        assert all(not math.isnan(result.value(f)) for f in figures), (sorted(figures), result.metrics, result.costs)
+
+
+def test_provenance_names_the_evaluator_and_results_round_trip(evaluated):
+    name, *_, results = evaluated
+    for result in results:
+        assert result.provenance.evaluator == name
+        assert nas.EvalResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_the_options_model_refuses_an_unknown_key_by_name(evaluated):
+    name, context, *_ = evaluated
+    with pytest.raises(nas.InvalidOptionError, match=f"evaluator '{name}': no_such_option: unknown key; accepted:"):
+        nas.create_evaluator(name, context, no_such_option=1)
+
+
+def test_the_context_pickles_for_workers(evaluated):
+    _, context, *_ = evaluated
+    again = pickle.loads(pickle.dumps(context))
+    assert again.space.name == context.space.name and again.data == context.data
+
+
+def test_an_evaluator_that_reads_data_declares_its_options_and_task(evaluated):
+    name, context, _, _, _ = evaluated
+    cls = nas.EVALUATORS.get(name)
+    if not isinstance(cls, nas.ReadsData):
+        pytest.skip(f"{name} reads no data")
+    options = nas.EVALUATORS.options(name, CHEAP.get(name, Cheap()).options)
+    assert issubclass(cls.data_options(options), nas.Options)
+    task = cls.data_task(context.data, options)
+    assert task is None or (isinstance(context.space, nas.NetworkSpace) and context.space.task == task)
+
+
+# -- every registered component --------------------------------------------------------------------------------------
+def components():
+    for registry in (nas.SPACES, nas.EVALUATORS, nas.STRATEGIES, nas.PREDICTORS):
+        for name in registry.names():
+            yield pytest.param(registry, name, id=f"{registry.kind}-{name}")
+
+
+@pytest.mark.parametrize(("registry", "name"), list(components()))
+def test_a_component_is_named_by_its_registry_and_its_options_model_refuses_unknown_keys(registry, name):
+    cls = registry.get(name)
+    assert cls.name == name
+    assert issubclass(cls.Options, nas.Options) and isinstance(registry.options(name), cls.Options)  # defaults
+    with pytest.raises(nas.InvalidOptionError, match=f"{registry.kind} '{name}': no_such_option: unknown key"):
+        registry.options(name, {"no_such_option": 1})

@@ -89,8 +89,9 @@ def test_unknown_encoding_lists_the_known_ones(nb201):
         Encoder(nb201, ["onehot", "graph"])
 
 
-def test_proxy_features_come_from_an_evaluator(nb201, data_dir):
-    table = nas.create_evaluator("nb201-table", dataset="cifar10", data_dir=data_dir, devices=[])
+def test_proxy_features_come_from_an_evaluator(nb201, data_dir, make_context):
+    context = make_context("nb201-table", nb201, nas.DataSpec("cifar10", str(data_dir)))
+    table = nas.create_evaluator("nb201-table", context, devices=[])
     encoder = Encoder(nb201, proxies=table)
     assert encoder.encoding == ("path-stats", "costs", "proxies")
     archs = table.archs()[:5]

@@ -112,7 +112,7 @@ def test_a_worker_keeps_its_plugin_failures_for_the_message_of_what_it_cannot_cr
     plugins.load_worker_plugins()  # never raises: a Ray worker whose start-up hook raises is started again
     assert "conv-count-worker" in nas.EVALUATORS.names()
     try:
-        nas.create_evaluator("conv-count-elsewhere")
+        nas.EVALUATORS.get("conv-count-elsewhere")
     except nas.UnknownNameError as error:
         message = plugins.creation_failure("evaluator", "conv-count-elsewhere", error)
     assert message.startswith("a Ray worker cannot create evaluator 'conv-count-elsewhere': unknown evaluator")

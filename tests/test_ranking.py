@@ -22,9 +22,9 @@ def test_agreement_figures_by_hand():
         agreement([1, 2], [1, 2], top_k=0)
 
 
-def test_cifar10_ranks_cifar100_cells(data_dir):
-    cifar10 = nas.create_evaluator("nb201-table", dataset="cifar10", data_dir=data_dir, devices=[])
-    cifar100 = nas.create_evaluator("nb201-table", dataset="cifar100", data_dir=data_dir, devices=[])
+def test_cifar10_ranks_cifar100_cells(nb201_table):
+    cifar10 = nb201_table("cifar10", devices=[])
+    cifar100 = nb201_table("cifar100", devices=[])
     archs = cifar10.space.sample_many(300, 0)
     found = rank_agreement(cifar10, cifar100, archs, top_k=20)
     expected = kendalltau(
@@ -35,8 +35,8 @@ def test_cifar10_ranks_cifar100_cells(data_dir):
     assert set(found.to_dict()) == {"kendall_tau", "spearman", "precision_at_k", "k", "count"}
 
 
-def test_failed_architectures_are_left_out(data_dir):
-    table = nas.create_evaluator("nb201-table", dataset="cifar10", data_dir=data_dir, devices=[])
+def test_failed_architectures_are_left_out(nb201_table):
+    table = nb201_table("cifar10", devices=[])
     outside = nas.create_space("resnet20-pooling").sample(0)  # not a cell: the table fails it
     archs = [*table.space.sample_many(5, 1), outside]
     assert rank_agreement(table, table, archs).count == 5

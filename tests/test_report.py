@@ -25,9 +25,9 @@ ACCURACY, LATENCY = nas.Objective.parse("max:accuracy"), nas.Objective.parse("mi
 
 
 @pytest.fixture(scope="module")
-def results(data_dir, tmp_path_factory) -> pd.DataFrame:
+def results(nb201_table, tmp_path_factory) -> pd.DataFrame:
     """40 random NB201 cells and one failed evaluation, read back from a real result store."""
-    table = nas.create_evaluator("nb201-table", dataset="cifar10", data_dir=data_dir, devices=["pixel3"])
+    table = nb201_table("cifar10", devices=["pixel3"])
     store = ResultStore.create(
         f"sqlite:///{tmp_path_factory.mktemp('run') / 'store.db'}", "demo", table.space, [ACCURACY, LATENCY]
     )
@@ -80,9 +80,9 @@ def test_two_objectives_page_is_offline_with_the_front_as_table_and_pngs(results
     _assert_png(tmp_path / "progress.png", min_width=1000)  # best so far and hypervolume side by side
 
 
-def test_the_front_holds_the_highest_fidelity_only(data_dir, tmp_path):
+def test_the_front_holds_the_highest_fidelity_only(nb201_table, tmp_path):
     """Architectures a multi-fidelity scheduler stopped early are counted, but kept out of the front and its plots."""
-    table = nas.create_evaluator("nb201-table", dataset="cifar10", data_dir=data_dir, devices=["pixel3"])
+    table = nb201_table("cifar10", devices=["pixel3"])
     store = ResultStore.create(f"sqlite:///{tmp_path / 'store.db'}", "demo", table.space, [ACCURACY, LATENCY])
     evaluated = table.evaluate(table.space.sample_many(12, 3))
     low = nas.Provenance("nb201-table", {"epochs": 12})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from typing import ClassVar
 
+import pydantic
 import pytest
 import torch
 from torch import nn
@@ -14,16 +15,25 @@ from nas import Architecture, Choice, Cost, NetworkSpace
 from nas.core.cost import conv2d, conv_out, linear
 
 
+class TinyOptions(nas.NetworkOptions):
+    """Its options: the task, and the widths to choose from."""
+
+    input_shape: tuple[int, int, int] = pydantic.Field(default=(1, 8, 8), strict=False)
+    num_classes: int = 3
+    widths: tuple[int, ...] = pydantic.Field(default=(4, 8), strict=False)
+
+
 class TinySpace(NetworkSpace):
     """A user-defined space: one conv of a chosen width and kernel, then a classifier."""
 
-    name: ClassVar[str] = "tiny-test"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "one conv layer"
+    Options = TinyOptions
 
-    def __init__(self, input_shape=(1, 8, 8), num_classes=3, widths=(4, 8)):
-        super().__init__(input_shape, num_classes)
-        self._dims = (Choice("width", widths), Choice("kernel", (1, 3)))
+    def __init__(self, options=None):
+        options = options or TinyOptions()
+        super().__init__(options)
+        self._dims = (Choice("width", options.widths), Choice("kernel", (1, 3)))
 
     def dimensions(self):
         return self._dims
@@ -42,7 +52,7 @@ class TinySpace(NetworkSpace):
         return conv2d(self.input_shape[0], c, k, (h, w), bias=True) + linear(c * h * w, self.num_classes)
 
 
-nas.register_space("tiny-test")(TinySpace)
+nas.register_space("tiny-test")(TinySpace)  # the registry names it
 
 
 def test_architecture_round_trip_and_identity():
@@ -84,10 +94,12 @@ def test_from_dict_rejects_malformed_input(bad, words):
 
 
 def test_registry_creates_user_space_and_checks_options():
-    space = nas.create_space("tiny-test", input_shape=(1, 9, 9), num_classes=3, widths=(2, 5))
+    space = nas.create_space("tiny-test", input_shape=(1, 9, 9), num_classes=3, widths=[2, 5])
     assert isinstance(space, TinySpace) and space.dimensions()[0].options == (2, 5)
+    assert TinySpace.name == space.name == "tiny-test"  # the registry's name
     with pytest.raises(
-        nas.InvalidOptionError, match="unknown option depth.*valid options: input_shape, num_classes, widths"
+        nas.InvalidOptionError,
+        match="search space 'tiny-test': depth: unknown key; accepted: input_shape, num_classes, widths",
     ):
         nas.create_space("tiny-test", depth=3)
     with pytest.raises(nas.UnknownNameError, match="unknown search space 'nope'; registered: .*nb201.*tiny-test"):
@@ -95,10 +107,19 @@ def test_registry_creates_user_space_and_checks_options():
     assert "tiny-test" in nas.list_spaces()
 
 
-@pytest.mark.parametrize("shape", [(3, 32), (0, 8, 8), "abc"])
-def test_bad_task_is_rejected(shape):
-    with pytest.raises(nas.InvalidOptionError, match="input_shape must be three positive integers"):
-        TinySpace(input_shape=shape)
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((3, 32), "input_shape: got (3, 32); an input shape is three positive integers (channels, height, width)"),
+        ("abc", "input_shape: got 'abc'; an input shape is three positive integers"),
+        ((0, 8, 8), "input_shape.0: got 0; Input should be greater than 0"),
+        ((3, "8", 8), "input_shape.1: got '8'; Input should be a valid integer"),
+    ],
+)
+def test_bad_task_is_rejected(shape, message):
+    with pytest.raises(nas.InvalidOptionError) as info:
+        nas.create_space("nb201", input_shape=shape)
+    assert str(info.value).startswith(f"search space 'nb201': {message}")
 
 
 def test_generic_operations():

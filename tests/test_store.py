@@ -17,8 +17,8 @@ from nas.search.store import ResultStore
 
 
 @pytest.fixture(scope="module")
-def table(data_dir):
-    return nas.create_evaluator("nb201-table", dataset="cifar10", data_dir=data_dir, devices=["pixel3"])
+def table(nb201_table):
+    return nb201_table("cifar10", devices=["pixel3"])
 
 
 @pytest.fixture

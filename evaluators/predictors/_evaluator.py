@@ -2,37 +2,67 @@
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from nas import (
     EVALUATORS,
+    PREDICTORS,
     Architecture,
+    DataSpec,
     Direction,
     EvalResult,
     Evaluator,
+    EvaluatorContext,
     Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     MissingDataError,
     NetworkSpace,
     Provenance,
-    SearchSpace,
+    ReadsData,
+    Task,
     Unit,
-    create_evaluator,
     create_predictor,
+    register_evaluator,
 )
+from nas import Options as BaseOptions
+from nas.core.registry import registered
 
 #: The file `PredictorEvaluator.prepare` writes: the training data, from which the predictor is refitted exactly.
 CHECKPOINT = "predictor.json"
 
 
+class PredictorEvaluatorOptions(BaseOptions):
+    """The options of the ``predictor`` evaluator (see `PredictorEvaluator`)."""
+
+    predictor: Annotated[str, registered(PREDICTORS)] = "random-forest"
+    metric: str = "accuracy"
+    trusted: Annotated[str, registered(EVALUATORS)] | None = None
+    trusted_options: dict[str, Any] = Field(default_factory=dict)
+    train_size: Annotated[int, Field(ge=2)] = 100
+    predictor_options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _components(self) -> PredictorEvaluatorOptions:
+        """The options of the predictor and of the trusted evaluator are theirs."""
+        if self.predictor_options:
+            PREDICTORS.options(self.predictor, self.predictor_options)
+        if self.trusted is not None:
+            EVALUATORS.options(self.trusted, self.trusted_options)
+        elif self.trusted_options:
+            raise ValueError("trusted_options apply to a trusted evaluator; give trusted too")
+        return self
+
+
+@register_evaluator("predictor")
 class PredictorEvaluator(Evaluator):
     """Predicts a metric with a registered `Predictor`: no training, milliseconds per batch.
 
@@ -42,51 +72,53 @@ class PredictorEvaluator(Evaluator):
     Each result's metrics hold the prediction (``metric``) and its uncertainty (``metric + "_std"``); costs are the
     space's MACs and parameters.
 
-    Args:
-        space: the search space.
+    From its context: the space, the seed (of the training sample and the predictor), and the checkpoint `prepare`
+    wrote, which it loads. The trusted evaluator gets the same context (it reads the data, if any).
+
+    Options (`PredictorEvaluatorOptions`):
         predictor: a registered predictor name (see ``nas.PREDICTORS.names()``).
         metric: the metric to learn and predict.
-        trusted: the evaluator that measures the training architectures in `prepare` (a name or an instance).
-        trusted_options: options for a trusted evaluator given by name (the space is passed when it takes one).
+        trusted: the registered evaluator that measures the training architectures in `prepare`.
+        trusted_options: its options.
         train_size: architectures the trusted evaluator measures in `prepare`.
-        checkpoint: a checkpoint written by `prepare` to load instead of measuring.
-        seed: seeds the training sample and the predictor.
-        predictor_options: more options for the predictor (``encoding``, ``proxies``, ...).
+        predictor_options: the predictor's options (``encoding``, ...).
 
     Example:
+        >>> context = nas.create_context("nb201-table", "nb201", "cifar10")  # doctest: +SKIP
         >>> evaluator = nas.create_evaluator(  # doctest: +SKIP
-        ...     "predictor", space=space, trusted="nb201-table", trusted_options={"devices": []}, train_size=100
+        ...     "predictor", context, trusted="nb201-table", trusted_options={"devices": []}, train_size=100
         ... )
         >>> evaluator.prepare(Path("run"))  # doctest: +SKIP
         >>> evaluator.evaluate(archs)[0].metrics  # doctest: +SKIP
         {'accuracy': 91.2, 'accuracy_std': 0.8}
     """
 
-    name: ClassVar[str] = "predictor"
+    Options = PredictorEvaluatorOptions
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        predictor: str = "random-forest",
-        metric: str = "accuracy",
-        trusted: str | Evaluator | None = None,
-        trusted_options: Mapping[str, Any] | None = None,
-        train_size: int = 100,
-        checkpoint: str | Path | None = None,
-        seed: int = 0,
-        predictor_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        if train_size < 2:
-            raise InvalidOptionError(f"{self.name}: train_size must be at least 2; got {train_size}")
-        self.space, self.metric, self.seed = space, metric, seed
-        self.predictor_name, self.train_size = predictor, train_size
-        self.predictor = create_predictor(predictor, space, seed=seed, **(predictor_options or {}))
-        self.trusted, self.trusted_options = trusted, dict(trusted_options or {})
+    def __init__(self, context: EvaluatorContext, options: PredictorEvaluatorOptions | None = None) -> None:
+        options = PredictorEvaluatorOptions() if options is None else options
+        self.context, self.options = context, options
+        self.space, self.metric, self.seed = context.space, options.metric, context.seed
+        self.predictor_name, self.train_size = options.predictor, options.train_size
+        self.predictor = create_predictor(options.predictor, self.space, seed=self.seed, **options.predictor_options)
+        self.trusted = options.trusted
         self.training: tuple[list[Architecture], list[float]] | None = None
         self._trusted_evaluator: Evaluator | None = None
         self._figure: Figure | None = None  # the metric as the checkpoint's trusted evaluator declared it
-        if checkpoint is not None:
-            self._load(Path(checkpoint))
+        if context.checkpoint is not None:
+            self._load(context.checkpoint)
+
+    @classmethod
+    def data_options(cls, options: BaseOptions) -> type[BaseOptions]:
+        """The trusted evaluator's data options (none without one that reads data)."""
+        reader = _trusted_reader(options)
+        return BaseOptions if reader is None else reader[0].data_options(reader[1])
+
+    @classmethod
+    def data_task(cls, data: DataSpec, options: BaseOptions) -> Task | None:
+        """The task of the data, as the trusted evaluator reads it (none without one that reads data)."""
+        reader = _trusted_reader(options)
+        return None if reader is None else reader[0].data_task(data, reader[1])
 
     def fit(self, results: Sequence[EvalResult]) -> PredictorEvaluator:
         """Learn from evaluated architectures (the failed ones and those without the metric are left out)."""
@@ -108,7 +140,7 @@ class PredictorEvaluator(Evaluator):
             if self.trusted is None:
                 raise InvalidOptionError(
                     f"{self.name} has no data to learn from: give a trusted evaluator (e.g. trusted='train'), "
-                    "a checkpoint, or call fit with evaluated results"
+                    "a checkpoint in its context, or call fit with evaluated results"
                 )
             archs = self.space.sample_many(self.train_size, np.random.default_rng([self.seed, 0]))
             self.fit(self._trusted().evaluate(list({a.arch_id: a for a in archs}.values())))
@@ -183,19 +215,14 @@ class PredictorEvaluator(Evaluator):
 
     @property
     def _source(self) -> str:
-        if isinstance(self.trusted, Evaluator):
-            return self.trusted.name
         return self.trusted or "given results"
 
     def _trusted(self) -> Evaluator:
-        if isinstance(self.trusted, Evaluator):
-            return self.trusted
+        """The trusted evaluator, with this evaluator's context (but not its checkpoint)."""
         assert self.trusted is not None
         if self._trusted_evaluator is None:  # created once: figures and prepare both ask it
-            options = dict(self.trusted_options)
-            if "space" in inspect.signature(EVALUATORS.get(self.trusted)).parameters:
-                options.setdefault("space", self.space)
-            self._trusted_evaluator = create_evaluator(self.trusted, **options)
+            context = dataclasses.replace(self.context, checkpoint=None)
+            self._trusted_evaluator = EVALUATORS.create(self.trusted, context, **self.options.trusted_options)
         return self._trusted_evaluator
 
     def _load(self, path: Path) -> None:
@@ -220,3 +247,16 @@ class PredictorEvaluator(Evaluator):
         self.predictor.fit(archs, values)
         self.training = (archs, values)
         self._figure = figure
+
+
+def _trusted_reader(options: BaseOptions) -> tuple[ReadsData, BaseOptions] | None:
+    """The trusted evaluator's class and options, if ``options`` (a predictor evaluator's) give one that reads
+    data."""
+    if not isinstance(options, PredictorEvaluatorOptions):
+        raise InvalidOptionError(f"the predictor evaluator's options are PredictorEvaluatorOptions; got {options!r}")
+    if options.trusted is None:
+        return None
+    trusted = EVALUATORS.get(options.trusted)
+    if not isinstance(trusted, ReadsData):
+        return None
+    return trusted, EVALUATORS.options(options.trusted, options.trusted_options)

@@ -7,12 +7,13 @@ posterior of the Gaussian process.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
-from nas import Evaluator, InvalidOptionError, KnownCosts, MissingExtraError, Predictor, SearchSpace, register_predictor
+from nas import Evaluator, KnownCosts, MissingExtraError, Predictor, SearchSpace, register_predictor
+from nas.core.predictors import PredictorOptions
 
 try:
     import lightgbm
@@ -44,8 +45,6 @@ class RandomForest(Predictor):
         >>> forest.predict(new_archs).mean  # doctest: +SKIP
     """
 
-    name: ClassVar[str] = "random-forest"
-
     def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
         self._model = RandomForestRegressor(300, max_features=0.5, random_state=self.seed, n_jobs=1)
         self._model.fit(features, targets)
@@ -57,8 +56,6 @@ class RandomForest(Predictor):
 @register_predictor("lightgbm")
 class LightGBM(Predictor):
     """An ensemble of gradient-boosted tree models (LightGBM), each on its own bagging seed."""
-
-    name: ClassVar[str] = "lightgbm"
 
     def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
         options: dict[str, Any] = {
@@ -85,8 +82,6 @@ class LightGBM(Predictor):
 class MLPEnsemble(Predictor):
     """An ensemble of small multilayer perceptrons (scikit-learn), each from its own initialization."""
 
-    name: ClassVar[str] = "mlp-ensemble"
-
     def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -105,6 +100,13 @@ class MLPEnsemble(Predictor):
         return _spread([np.asarray(m.predict(features)) for m in self._members])
 
 
+class GPOptions(PredictorOptions):
+    """The Gaussian process's options: besides the encoding, the factor by which the data must grow before its
+    kernel is fitted again (at least 1)."""
+
+    refit_growth: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 1.2
+
+
 @register_predictor("gp")
 class GaussianProcess(Predictor):
     """A Gaussian process (Matern 5/2 kernel with a length scale per feature, plus noise).
@@ -113,21 +115,19 @@ class GaussianProcess(Predictor):
     last fit and kept otherwise, which makes refitting after each new point cheap; they are the predictor's state.
     """
 
-    name: ClassVar[str] = "gp"
+    Options = GPOptions
 
     def __init__(
         self,
         space: SearchSpace,
-        encoding: str | Sequence[str] | None = None,
+        seed: int = 0,
         known_costs: KnownCosts | None = None,
         proxies: Evaluator | None = None,
-        seed: int = 0,
-        refit_growth: float = 1.2,
+        options: GPOptions | None = None,
     ) -> None:
-        super().__init__(space, encoding, known_costs, proxies, seed)
-        if refit_growth < 1:
-            raise InvalidOptionError(f"gp: refit_growth must be at least 1; got {refit_growth}")
-        self.refit_growth = refit_growth
+        options = GPOptions() if options is None else options
+        super().__init__(space, seed, known_costs, proxies, options)
+        self.refit_growth = options.refit_growth
         self.theta: list[float] | None = None
         self.fitted_on = 0
 

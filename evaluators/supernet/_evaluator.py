@@ -9,15 +9,15 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
-from evaluators.data import load_dataset
+from evaluators.data import DataOptions, ReadsDataset, load_data
 from evaluators.supernet._mixture import BalancedAssignment
 from evaluators.supernet._networks import Supernet, create_supernet, mixture_configurations
-from evaluators.supernet._training import Diverged, SupernetTraining, Sync, train_supernets
+from evaluators.supernet._training import Diverged, SupernetTraining, Sync, TrainingPlan, train_supernets
 from evaluators.training import (
     SCORED_FIGURES,
     available_cpus,
@@ -28,22 +28,35 @@ from evaluators.training import (
 )
 from nas import (
     Architecture,
+    DataSpec,
     EvalResult,
     Evaluator,
+    EvaluatorContext,
     Figure,
     InvalidArchitectureError,
     InvalidOptionError,
     NASError,
-    NetworkSpace,
     Provenance,
+    register_evaluator,
 )
+from nas.core.options import PositiveInt, validate_options
 
 CHECKPOINT = "supernet.pt"
 #: The checkpoint's format, part of its settings: 2 since a mixture assigns pooling placements (1: architectures).
 CHECKPOINT_FORMAT = 2
 
 
-class SupernetEvaluator(Evaluator):
+class SupernetOptions(TrainingPlan):
+    """The options of the ``supernet`` evaluator: its `TrainingPlan` and how subnets are scored (see
+    `SupernetEvaluator`)."""
+
+    recalibration_examples: PositiveInt = 256
+    eval_examples: PositiveInt | None = 500
+    workers: PositiveInt = 1
+
+
+@register_evaluator("supernet")
+class SupernetEvaluator(ReadsDataset, Evaluator):
     """Scores architectures with the weights they inherit from a trained supernet.
 
     `prepare` trains the supernet (or its mixture) and writes ``workdir/supernet.pt``; a checkpoint already there
@@ -52,81 +65,39 @@ class SupernetEvaluator(Evaluator):
     on training examples (the shared statistics belong to no subnet in particular), and scores it on the validation
     split: metrics ``accuracy`` (a fraction) and ``loss``, costs from ``space.cost``.
 
-    Args:
-        space, space_options, dataset, data_dir, train_size, val_size, split_seed: as for the ``train`` evaluator.
+    From its context: the space, the data, the seed (of the supernet's initialization, the subnets drawn and the
+    data order) and threads as for the ``train`` evaluator (training uses every CPU available, shared among its
+    ``workers``); and, on a search's workers, the checkpoint `prepare` wrote, which it loads.
+
+    Options (`SupernetOptions`):
         variant: "spos" (one uniformly sampled subnet per step), "sandwich" (the largest, the smallest and
             ``sandwich_random`` random subnets per step, the others distilled from the largest) or "mixture"
             (``supernets`` supernets with a learned, balanced assignment of pooling configurations; resnet20-pooling).
         epochs, batch_size, lr, momentum, weight_decay, sandwich_random, supernets, mixture_temperature, sampling,
-            kernel_transform, share_widths: see `SupernetTraining`.
+            kernel_transform, share_widths: see `TrainingPlan`.
         recalibration_examples: training examples that re-estimate an extracted subnet's BatchNorm statistics.
         eval_examples: validation examples each architecture is scored on (the first of the split; all if None).
-        seed: seeds the supernet's initialization, the subnets drawn and the data order.
-        threads: torch threads while evaluating (default: all CPUs available; a search gives each of its workers
-            ``execution.resources.cpu``); training uses every CPU available, shared among its ``workers``.
         workers: data-parallel training workers; more than one trains on Ray Train (``TorchTrainer``, gloo).
-        checkpoint: a trained supernet to load instead of training (what `prepare` wrote).
     """
 
-    name: ClassVar[str] = "supernet"
+    Options = SupernetOptions
 
-    def __init__(
-        self,
-        space: NetworkSpace | str,
-        dataset: str | Path = "digits",
-        data_dir: str | Path | None = None,
-        *,
-        train_size: int | None = None,
-        val_size: int | None = None,
-        split_seed: int = 0,
-        variant: str = "sandwich",
-        epochs: float = 12.0,
-        batch_size: int = 64,
-        lr: float = 0.05,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
-        sandwich_random: int = 2,
-        supernets: int = 2,
-        mixture_temperature: float = 0.05,
-        sampling: str = "uniform",
-        kernel_transform: bool = False,
-        share_widths: bool = True,
-        recalibration_examples: int = 256,
-        eval_examples: int | None = 500,
-        seed: int = 0,
-        threads: int | None = None,
-        workers: int = 1,
-        checkpoint: str | Path | None = None,
-        space_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.plan = SupernetTraining(
-            variant, epochs, batch_size, lr, momentum, weight_decay, sandwich_random, supernets,
-            mixture_temperature, sampling, kernel_transform, share_widths, seed,
-        )  # fmt: skip
-        for option, value in (
-            ("recalibration_examples", recalibration_examples),
-            ("eval_examples", 1 if eval_examples is None else eval_examples),
-            ("workers", workers),
-            ("threads", 1 if threads is None else threads),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidOptionError(
-                    f"supernet evaluator option {option}={value!r} is invalid; expected an integer >= 1"
-                )
-        self.data_options: dict[str, Any] = {"data_dir": data_dir, "train_size": train_size, "val_size": val_size,
-                             "seed": split_seed}  # fmt: skip
-        self.data = load_dataset(dataset, **self.data_options)
-        self.dataset = dataset
-        self.space = space_for_task(space, self.data, self.name, space_options)
-        self.recalibration_examples, self.eval_examples = recalibration_examples, eval_examples
-        self.threads = available_cpus() if threads is None else threads
-        self.workers = workers
+    def __init__(self, context: EvaluatorContext, options: SupernetOptions | None = None) -> None:
+        options = SupernetOptions() if options is None else options
+        plan = options.model_dump(include=set(TrainingPlan.model_fields))
+        self.plan = SupernetTraining.model_validate({**plan, "seed": context.seed})
+        self.data_spec = context.data
+        self.data = load_data(context.data)
+        self.space = space_for_task(context.space, self.data, self.name)
+        self.recalibration_examples, self.eval_examples = options.recalibration_examples, options.eval_examples
+        self.threads = context.threads
+        self.workers = options.workers
         self.nets: list[Supernet] | None = None
         self.assignment: BalancedAssignment | None = None
         self.checkpoint: Path | None = None
         self.train_seconds = 0.0
-        if checkpoint is not None:
-            self.load(Path(checkpoint))
+        if context.checkpoint is not None:
+            self.load(context.checkpoint)
 
     def settings(self) -> dict[str, Any]:
         """What the trained supernet depends on: the space, the data and the training plan."""
@@ -137,8 +108,8 @@ class SupernetEvaluator(Evaluator):
             "dimensions": hashlib.sha256(
                 repr([(d.name, d.options) for d in self.space.dimensions()]).encode()
             ).hexdigest(),
-            "dataset": str(self.dataset),
-            "data": {k: v for k, v in self.data_options.items() if k != "data_dir"},
+            "dataset": str(self.data_spec.name),
+            "data": _data_settings(self.data_spec),
             "task": [list(self.space.input_shape), self.space.num_classes],
             "plan": self.plan.to_dict(),
         }
@@ -209,7 +180,7 @@ class SupernetEvaluator(Evaluator):
                 f"supernet checkpoint {str(path)!r} was trained for {state['settings']['space']} on "
                 f"{state['settings']['dataset']} with other settings; prepare the evaluator again to train one"
             )
-        self.plan = SupernetTraining(**state["settings"]["plan"])
+        self.plan = SupernetTraining.model_validate(state["settings"]["plan"])
         nets = [self._new_supernet() for _ in state["nets"]]
         try:
             for net, weights in zip(nets, state["nets"], strict=True):
@@ -231,7 +202,9 @@ class SupernetEvaluator(Evaluator):
     def subnet(self, arch: Architecture) -> nn.Module:
         """``arch``'s network with its inherited weights and recalibrated BatchNorm statistics."""
         if self.nets is None:
-            raise NASError("the supernet evaluator is not trained: call prepare(workdir) or give checkpoint=")
+            raise NASError(
+                "the supernet evaluator is not trained: call prepare(workdir), or give its context a checkpoint"
+            )
         module = self.nets[self.supernet_of(arch)].extract(arch)
         recalibrate_batchnorm(module, torch.from_numpy(self.data.train.x[: self.recalibration_examples]))
         return module
@@ -274,6 +247,12 @@ class SupernetEvaluator(Evaluator):
         if not self.plan.share_widths:
             options["share_widths"] = False
         return create_supernet(self.space, **options)
+
+
+def _data_settings(data: DataSpec) -> dict[str, Any]:
+    """What of the data's options a trained supernet depends on: its split (as a checkpoint of format 2 names it)."""
+    options = validate_options(DataOptions, data.options, "dataset options")
+    return {"train_size": options.train_size, "val_size": options.val_size, "seed": options.split_seed}
 
 
 def _plain(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch.nn import functional as F
 
 from evaluators.supernet._mixture import BalancedAssignment
 from evaluators.supernet._networks import Supernet
-from evaluators.training import _is_int, _is_number
-from nas import Architecture, InvalidOptionError
+from nas import Architecture, Options
+from nas.core.options import NonNegativeInt, PositiveFloat, PositiveInt, Seed
 
-VARIANTS = ("spos", "sandwich", "mixture")
-SAMPLINGS = ("uniform", "complexity")
+Variant = Literal["spos", "sandwich", "mixture"]
+Sampling = Literal["uniform", "complexity"]
+VARIANTS: tuple[str, ...] = get_args(Variant)
+SAMPLINGS: tuple[str, ...] = get_args(Sampling)
 #: Complexity bins of complexity-aware sampling, and the draws it makes to hit the chosen bin.
 _BINS, _DRAWS = 8, 64
 
@@ -35,9 +37,9 @@ class Diverged(Exception):
     """The training loss became NaN or infinite."""
 
 
-@dataclass(frozen=True)
-class SupernetTraining:
-    """How a supernet is trained; `VARIANTS` name the methods.
+class TrainingPlan(Options):
+    """How a supernet is trained (without the seed, which comes from the evaluator's context); `VARIANTS` name the
+    methods.
 
     Attributes:
         epochs: the training budget in subnet passes over the training examples: a step that trains ``n`` subnets
@@ -51,41 +53,24 @@ class SupernetTraining:
             `ResNet20PoolingSupernet`).
     """
 
-    variant: str = "sandwich"
-    epochs: float = 12.0
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    sandwich_random: int = 2
-    supernets: int = 2
-    mixture_temperature: float = 0.05
-    sampling: str = "uniform"
+    variant: Variant = "sandwich"
+    epochs: PositiveFloat = 12.0
+    batch_size: PositiveInt = 64
+    lr: PositiveFloat = 0.05
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5e-4
+    sandwich_random: NonNegativeInt = 2
+    supernets: PositiveInt = 2
+    mixture_temperature: PositiveFloat = 0.05
+    sampling: Sampling = "uniform"
     kernel_transform: bool = False
     share_widths: bool = True
-    seed: int = 0
 
-    def __post_init__(self) -> None:
-        checks = [
-            (self.variant in VARIANTS, "variant", f"one of {', '.join(VARIANTS)}"),
-            (self.sampling in SAMPLINGS, "sampling", f"one of {', '.join(SAMPLINGS)}"),
-            (_is_number(self.epochs) and self.epochs > 0, "epochs", "a positive number"),
-            (_is_int(self.batch_size) and self.batch_size >= 1, "batch_size", "a positive integer"),
-            (_is_number(self.lr) and self.lr > 0, "lr", "a positive number"),
-            (_is_number(self.momentum) and 0 <= self.momentum < 1, "momentum", "a number in [0, 1)"),
-            (_is_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a number >= 0"),
-            (_is_int(self.sandwich_random) and self.sandwich_random >= 0, "sandwich_random", "an integer >= 0"),
-            (_is_int(self.supernets) and self.supernets >= 1, "supernets", "a positive integer"),
-            (_is_number(self.mixture_temperature) and self.mixture_temperature > 0, "mixture_temperature", "> 0"),
-            (isinstance(self.kernel_transform, bool), "kernel_transform", "True or False"),
-            (isinstance(self.share_widths, bool), "share_widths", "True or False"),
-            (_is_int(self.seed), "seed", "an integer"),
-        ]
-        for ok, option, accepted in checks:
-            if not ok:
-                raise InvalidOptionError(
-                    f"supernet evaluator option {option}={getattr(self, option)!r} is invalid; expected {accepted}"
-                )
+
+class SupernetTraining(TrainingPlan):
+    """A `TrainingPlan` with its seed: everything a supernet's training depends on besides the space and data."""
+
+    seed: Seed = 0
 
     @property
     def subnets_per_step(self) -> int:
@@ -101,7 +86,7 @@ class SupernetTraining:
         return max(1, math.ceil(self.epochs * examples / (self.batch_size * self.subnets_per_step)))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
 
 class ArchSampler:

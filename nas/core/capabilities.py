@@ -1,10 +1,13 @@
 """Optional abilities of evaluators, as typed protocols the core checks with `isinstance` (never `hasattr`).
 
 An evaluator has an ability when it defines the protocol's methods; `typing.runtime_checkable` makes the check an
-`isinstance`. Spaces have one optional ability, building networks: `nas.core.space.NetworkSpace`.
+`isinstance`. `ReadsData` is an ability of the evaluator's class (checked before any evaluator exists). Spaces have
+one optional ability, building networks: `nas.core.space.NetworkSpace`.
 
 Example:
     >>> isinstance(evaluator, KnowsCosts)  # doctest: +SKIP
+    True
+    >>> isinstance(nas.EVALUATORS.get("train"), ReadsData)  # doctest: +SKIP
     True
 """
 
@@ -14,10 +17,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from nas.core.space import Architecture
+from nas.core.options import Options
+from nas.core.space import Architecture, Task
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from nas.core.evaluation import DataSpec
 
 
 @runtime_checkable
@@ -60,4 +66,22 @@ class Prepares(Protocol):
 
     def prepare(self, workdir: Path) -> Path:
         """Build the shared state under ``workdir``; the checkpoint's path."""
+        ...
+
+
+@runtime_checkable
+class ReadsData(Protocol):
+    """An evaluator class whose evaluators read the context's data (`nas.DataSpec`): it declares the options of the
+    data's loading and split (a config's ``dataset.options``, checked when the config is read) and tells the task the
+    data sets, for which a search creates its space of networks when the config's space options do not give it."""
+
+    @classmethod
+    def data_options(cls, options: Options) -> type[Options]:
+        """The model of the data's options for an evaluator with ``options`` (its validated options)."""
+        ...
+
+    @classmethod
+    def data_task(cls, data: DataSpec, options: Options) -> Task | None:
+        """The input shape and number of classes of ``data`` (None: it sets no task); `MissingDataError` when the
+        data cannot be read, `InvalidOptionError` when it is not one the evaluator reads."""
         ...

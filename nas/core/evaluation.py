@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from nas.core.errors import InvalidOptionError
 from nas.core.figures import Direction, Figure, figure_keys
 from nas.core.figures import Unit as Unit
+from nas.core.options import Options as BaseOptions
 from nas.core.registry import Registry
 from nas.core.space import Architecture, SearchSpace
 
@@ -228,7 +229,8 @@ class EvalResult:
 @dataclass(frozen=True)
 class DataSpec:
     """The task's data as the config names it: a dataset name (``digits``, ``fashion-mnist``), an ``.npz`` file
-    or an image folder; where to find it; and options of its loading and split (``train_size``, ...)."""
+    or an image folder; where to find it; and options of its loading and split (``train_size``, ...), which the
+    evaluator that reads it validates with its model (`nas.ReadsData`)."""
 
     name: str = "digits"
     data_dir: str | None = None
@@ -241,8 +243,11 @@ class EvaluatorContext:
     worker, the device, the run's folder (where training keeps weights) and, on workers, the checkpoint that the
     evaluator's `Prepares.prepare` step wrote.
 
+    A search builds it from its config (`nas.create_context` builds one in Python). It pickles, so workers rebuild
+    their evaluator from it.
+
     Example:
-        >>> context = EvaluatorContext(nas.create_space("nb201"), seed=3)  # doctest: +SKIP
+        >>> context = EvaluatorContext(nas.create_space("nb201"), DataSpec("cifar10"), seed=3)  # doctest: +SKIP
     """
 
     space: SearchSpace
@@ -253,6 +258,10 @@ class EvaluatorContext:
     run_dir: Path | None = None
     checkpoint: Path | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise InvalidOptionError(f"an evaluator's threads are a positive integer; got {self.threads!r}")
+
     @property
     def weights_dir(self) -> Path | None:
         """Where an expensive evaluator keeps the weights it trains (none outside a run)."""
@@ -260,25 +269,26 @@ class EvaluatorContext:
 
 
 class Evaluator(ABC):
-    """Measures architectures. Call order: `prepare` once (when the evaluator needs shared state, such as a trained
-    supernet or a fitted predictor, it writes a checkpoint there), then `evaluate` on batches.
+    """Measures architectures. A subclass declares its options as a model in ``Options`` (none by default) and is
+    constructed with the framework's `EvaluatorContext` first and its validated options last:
+    ``__init__(self, context, options)``. Call order: `prepare` once, for an evaluator that needs shared state (a
+    trained supernet, a fitted predictor: it has the `nas.Prepares` ability and writes a checkpoint there), then
+    `evaluate` on batches.
 
     `evaluate` is batched on purpose: tabular, predictor and supernet evaluations cost micro- to milliseconds each
     and must not pay a per-call scheduling cost. A failed architecture is a result with `Status.FAILED` and a reason,
-    never an exception that loses the rest of the batch.
+    never an exception that loses the rest of the batch. Optional abilities (known costs, a table, weight sharing,
+    reading the dataset) are the protocols of `nas.core.capabilities`.
     """
 
     name: ClassVar[str]
+    Options: ClassVar[type[BaseOptions]] = BaseOptions
     #: Whether one evaluation takes seconds or more (training): runners then schedule each architecture as a trial
     #: of its own instead of sending batches to long-lived workers.
     expensive: ClassVar[bool] = False
     #: Options that name files (a table, say): a search makes them absolute where it starts, since workers run in
     #: other folders.
     path_options: ClassVar[tuple[str, ...]] = ()
-
-    def prepare(self, workdir: Path) -> Path | None:
-        """Build shared state under ``workdir`` and return its checkpoint (nothing to do by default)."""
-        return None
 
     def fidelity_steps(self) -> list[dict[str, float]]:
         """The budgets of a multi-fidelity schedule, cheapest first, ending at the full fidelity (none by default).
@@ -306,6 +316,8 @@ def register_evaluator(name: str):  # type: ignore[no-untyped-def]
     return EVALUATORS.register(name)
 
 
-def create_evaluator(name: str, **kwargs: Any) -> Evaluator:
-    """Create a registered evaluator, e.g. ``create_evaluator("nb201-table", dataset="cifar10")``."""
-    return EVALUATORS.create(name, **kwargs)
+def create_evaluator(name: str, context: EvaluatorContext, **options: Any) -> Evaluator:
+    """Create a registered evaluator for ``context`` with its options, e.g.
+    ``create_evaluator("train", nas.create_context("train", "macro-cnn"), epochs=1)``; `InvalidOptionError` names a
+    bad option and what is accepted."""
+    return EVALUATORS.create(name, context, **options)

@@ -9,13 +9,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
+from pydantic import BeforeValidator, Field
 
 from nas.core.encodings import Encoder, KnownCosts
 from nas.core.errors import InvalidOptionError
 from nas.core.evaluation import Evaluator
+from nas.core.options import Options
 from nas.core.registry import Registry
 from nas.core.space import Architecture, SearchSpace
 
@@ -28,34 +30,46 @@ class Prediction:
     std: np.ndarray
 
 
+class PredictorOptions(Options):
+    """The options every predictor has: the `Encoder`'s encodings (one name or several of `nas.ENCODINGS`; by default
+    its choice for the space)."""
+
+    encoding: (
+        Annotated[tuple[str, ...], BeforeValidator(lambda e: (e,) if isinstance(e, str) else e), Field(strict=False)]
+        | None
+    ) = None
+
+
 class Predictor(ABC):
     """A surrogate model of one metric over a search space.
 
     Call order: `fit` on evaluated architectures and their values, then `predict` for any architectures; `fit` again
     (from scratch) as more are evaluated. Architectures are turned into features by an `Encoder`; targets are
-    standardized before they reach the model. Subclasses implement `_fit` and `_predict` on those arrays; the
-    random-forest predictor is the worked example.
+    standardized before they reach the model. Subclasses implement `_fit` and `_predict` on those arrays, and may
+    extend `PredictorOptions` (their ``Options``); the random-forest predictor is the worked example.
 
     Args:
         space: the search space.
-        encoding: the `Encoder`'s encodings (default: its choice for the space).
+        seed: seeds the model's randomness: the same data and seed give the same predictions.
         known_costs: the costs of the ``costs`` encoding (default MACs and parameters).
         proxies: a cheap evaluator (zero-cost proxies, say) whose metrics become features too.
-        seed: seeds the model's randomness: the same data and seed give the same predictions.
+        options: the validated options (`PredictorOptions` or the subclass's model); None: the defaults.
     """
 
     name: ClassVar[str]
+    Options: ClassVar[type[Options]] = PredictorOptions
 
     def __init__(
         self,
         space: SearchSpace,
-        encoding: str | Sequence[str] | None = None,
+        seed: int = 0,
         known_costs: KnownCosts | None = None,
         proxies: Evaluator | None = None,
-        seed: int = 0,
+        options: PredictorOptions | None = None,
     ) -> None:
+        options = PredictorOptions() if options is None else options
         self.space = space
-        self.encoder = Encoder(space, encoding, known_costs, proxies=proxies)
+        self.encoder = Encoder(space, options.encoding, known_costs, proxies=proxies)
         self.seed = seed
         self._shift: float | None = None
         self._scale = 1.0
@@ -98,6 +112,15 @@ def register_predictor(name: str):  # type: ignore[no-untyped-def]
     return PREDICTORS.register(name)
 
 
-def create_predictor(name: str, space: SearchSpace, **options: Any) -> Predictor:
-    """Create a registered predictor, e.g. ``create_predictor("lightgbm", space, seed=0)``."""
-    return PREDICTORS.create(name, space=space, **options)
+def create_predictor(
+    name: str,
+    space: SearchSpace,
+    *,
+    seed: int = 0,
+    known_costs: KnownCosts | None = None,
+    proxies: Evaluator | None = None,
+    **options: Any,
+) -> Predictor:
+    """Create a registered predictor with its options, e.g. ``create_predictor("lightgbm", space, seed=0,
+    encoding="onehot")``; `InvalidOptionError` names a bad option and what is accepted."""
+    return PREDICTORS.create(name, space, seed, known_costs, proxies, **options)

@@ -7,17 +7,20 @@ import itertools
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from nas.core.cost import Cost
 from nas.core.errors import InvalidArchitectureError, InvalidOptionError
 from nas.core.figures import Direction, Figure, Unit
+from nas.core.options import Options as BaseOptions
+from nas.core.options import PositiveInt
 from nas.core.registry import Registry
 
 Scalar = str | int | float | bool | None
@@ -140,16 +143,22 @@ class CellGraph:
 class SearchSpace(ABC):
     """A family of architectures described by choices.
 
-    Subclasses set `version` and `description` (the registry sets `name`) and implement `dimensions`; `validate`
-    extends the generic check when some combinations of choices are invalid. The generic `sample`, `mutate`,
-    `neighbours` and `enumerate` work on the dimensions; `canonical` maps architectures that compute the same
-    function to one representative (identity by default). A space whose architectures are networks this package
-    builds is a `NetworkSpace`; one known only through a table (searched with a table evaluator) is not.
+    Subclasses set `version` and `description` (the registry sets `name`), declare their options as a model in
+    ``Options`` (none by default), take an instance of it in their constructor (``None``: the defaults), and
+    implement `dimensions`; `validate` extends the generic check when some combinations of choices are invalid. The
+    generic `sample`, `mutate`, `neighbours` and `enumerate` work on the dimensions; `canonical` maps architectures
+    that compute the same function to one representative (identity by default). A space whose architectures are
+    networks this package builds is a `NetworkSpace`; one known only through a table (searched with a table
+    evaluator) is not.
     """
 
     name: ClassVar[str]
     version: ClassVar[str]
     description: ClassVar[str]
+    Options: ClassVar[type[BaseOptions]] = BaseOptions
+
+    def __init__(self, options: BaseOptions | None = None) -> None:  # noqa: B027 - a space may have no options
+        """A space with options keeps what it needs of them (a space without options has none to keep)."""
 
     # -- what a space must say ---------------------------------------------------------------------------------
     @abstractmethod
@@ -247,11 +256,43 @@ class SearchSpace(ABC):
         return {d.name: d for d in self.dimensions()}
 
 
+@dataclass(frozen=True)
+class Task:
+    """What a network is built for: the shape of one input (channels, height, width) and the number of classes.
+
+    Example:
+        >>> Task((1, 8, 8), 10).options()
+        {'input_shape': (1, 8, 8), 'num_classes': 10}
+    """
+
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+    def options(self) -> dict[str, Any]:
+        """The task as the options of a `NetworkSpace`."""
+        return {"input_shape": self.input_shape, "num_classes": self.num_classes}
+
+
+class NetworkOptions(BaseOptions):
+    """The options every `NetworkSpace` has: its task. A search takes them from the dataset when its config does not
+    give them."""
+
+    input_shape: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(default=(3, 32, 32), strict=False)
+    num_classes: PositiveInt = 10
+
+    @field_validator("input_shape", mode="before")
+    @classmethod
+    def _three_numbers(cls, value: Any) -> Any:
+        if not (isinstance(value, (list, tuple)) and len(value) == 3):
+            raise ValueError("an input shape is three positive integers (channels, height, width), e.g. [3, 32, 32]")
+        return value
+
+
 class NetworkSpace(SearchSpace):
     """A search space whose architectures are networks for one task (input shape, number of classes), with an
     analytic cost: what training, supernets, proxies, latency and exports need.
 
-    Subclasses implement `build` and `cost` besides `dimensions`.
+    Subclasses implement `build` and `cost` besides `dimensions`; their options model extends `NetworkOptions`.
 
     Example:
         >>> space = nas.create_space("nb201", input_shape=(3, 32, 32), num_classes=10)  # doctest: +SKIP
@@ -259,14 +300,17 @@ class NetworkSpace(SearchSpace):
         >>> space.cost(arch).macs == flop_count(space.build(arch)) // 2  # doctest: +SKIP
     """
 
-    def __init__(self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10) -> None:
-        shape = tuple(input_shape)
-        if len(shape) != 3 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
-            raise InvalidOptionError(f"input_shape must be three positive integers (C, H, W); got {input_shape!r}")
-        if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise InvalidOptionError(f"num_classes must be a positive integer; got {num_classes!r}")
-        self.input_shape: tuple[int, int, int] = tuple(int(s) for s in shape)  # type: ignore[assignment]
-        self.num_classes = int(num_classes)
+    Options: ClassVar[type[BaseOptions]] = NetworkOptions
+
+    def __init__(self, options: NetworkOptions | None = None) -> None:
+        task = NetworkOptions() if options is None else options
+        self.input_shape: tuple[int, int, int] = task.input_shape
+        self.num_classes: int = task.num_classes
+
+    @property
+    def task(self) -> Task:
+        """The task the networks are built for."""
+        return Task(self.input_shape, self.num_classes)
 
     @abstractmethod
     def build(self, arch: Architecture) -> Any:
@@ -298,9 +342,10 @@ def register_space(name: str):  # type: ignore[no-untyped-def]
     return SPACES.register(name)
 
 
-def create_space(name: str, **kwargs: Any) -> SearchSpace:
-    """Create a registered space, e.g. ``create_space("nb201", input_shape=(3, 32, 32), num_classes=10)``."""
-    return SPACES.create(name, **kwargs)
+def create_space(name: str, **options: Any) -> SearchSpace:
+    """Create a registered space with its options, e.g. ``create_space("nb201", input_shape=(3, 32, 32),
+    num_classes=10)``; `InvalidOptionError` names a bad option and what is accepted."""
+    return SPACES.create(name, **options)
 
 
 def list_spaces() -> dict[str, str]:

@@ -18,13 +18,14 @@ import numpy as np
 import torch
 
 from nas.analysis.ranking import agreement
+from nas.core.capabilities import Prepares, WeightSharing
 from nas.core.errors import InvalidOptionError, MissingDataError, NASError
 from nas.core.evaluation import EvalResult, Provenance
 from nas.core.preprocessing import DataRecord
 from nas.core.space import NetworkSpace, create_space, network_space
 from nas.deploy.export import FORMATS, export_model
 from nas.search.config import ExperimentConfig, Named
-from nas.search.experiment import PREPARE_DIR, evaluator_options
+from nas.search.experiment import PREPARE_DIR, evaluator_context, with_task
 from nas.search.run import Run
 from nas.search.runners import EvaluatorSpec
 
@@ -33,17 +34,18 @@ VERIFY_FILE = "verify.json"
 
 def run_space(run: Run) -> NetworkSpace:
     """The search space of a run, as its config creates it: a space of networks (export and verify build them)."""
-    return network_space(create_space(_config(run).space.name, **_config(run).space.options), "exporting a run")
+    space = with_task(_config(run)).space
+    return network_space(create_space(space.name, **space.options), "exporting a run")
 
 
 def trainer(run: Run, workdir: Path, **options: Any) -> EvaluatorSpec:
     """The `train` evaluator of a run: the config's own options when the search trained, the defaults otherwise;
-    weights kept under ``workdir``; ``options`` override."""
+    weights kept under ``workdir/weights``; ``options`` override."""
     config = _config(run)
     if config.evaluator.name != "train":
         config = config.model_copy(update={"evaluator": Named(name="train")})
-    wired = evaluator_options(config, run_space(run), workdir)
-    return EvaluatorSpec("train", {**wired, "keep_weights": str(workdir / "weights"), **options})
+    context = evaluator_context(with_task(config), workdir)
+    return EvaluatorSpec("train", context, {**config.evaluator.options, **options})
 
 
 def export_run(
@@ -126,11 +128,11 @@ def _weights(run: Run, result: EvalResult, workdir: Path) -> _Weights:
     if kept and Path(kept).is_file():
         origin = f"trained by the search's {result.provenance.evaluator} evaluator"
         return _Weights(Path(kept), origin, result.provenance)
-    if result.provenance.evaluator == _config(run).evaluator.name and run.path is not None:
-        evaluator = EvaluatorSpec(
-            _config(run).evaluator.name, evaluator_options(_config(run), run_space(run), run.path)
-        ).create()
-        if hasattr(evaluator, "subnet"):  # a weight-sharing evaluator: the subnet's inherited weights
+    config = _config(run)
+    if result.provenance.evaluator == config.evaluator.name and run.path is not None:
+        context = evaluator_context(with_task(config), run.path)
+        evaluator = EvaluatorSpec(config.evaluator.name, context, config.evaluator.options).create()
+        if isinstance(evaluator, WeightSharing) and isinstance(evaluator, Prepares):  # the subnet's inherited weights
             evaluator.prepare(run.path / PREPARE_DIR)  # loads the search's trained supernet
             path = workdir / "inherited.pt"
             torch.save(evaluator.subnet(result.arch).state_dict(), path)

@@ -16,9 +16,11 @@ directory) that register components of the user's own: they are imported before 
 `nas.core.plugins`), and a validated config holds them with files as absolute paths.
 
 An error names the path of the bad key, what was given and what is accepted, e.g.
-``quickstart.yaml: budget.evaluations: got 0; must be a positive integer``. Types are strict: ``3`` is an
-integer, ``"3"`` and ``true`` are not (a float option takes an integer too). Duplicate keys, alias bombs and other
-malformed YAML are refused while reading, before any value is used.
+``quickstart.yaml: budget.evaluations: got 0; must be a positive integer``; a component's options are checked
+against its options model (``evaluator.options.epochs: got 0; ...``), and the dataset's options against the model of
+the data the evaluator reads (``dataset.options.train_size``). Types are strict: ``3`` is an integer, ``"3"`` and
+``true`` are not (a float option takes an integer too). Duplicate keys, alias bombs and other malformed YAML are
+refused while reading, before any value is used.
 """
 
 from __future__ import annotations
@@ -43,10 +45,12 @@ from pydantic import (
     model_validator,
 )
 
+from nas.core.capabilities import ReadsData
 from nas.core.errors import InvalidOptionError, MissingDataError, UnknownNameError
 from nas.core.evaluation import EVALUATORS, Objective, figure_keys
+from nas.core.options import Options, describe_error, nested
 from nas.core.plugins import FROM_CONFIG, FROM_OPTION, Plugin, environment_plugins, load_plugins, parse_plugins
-from nas.core.registry import Registry, options_of
+from nas.core.registry import Registry
 from nas.core.space import SPACES
 from nas.search.runners import LOCAL
 from nas.search.strategies import STRATEGIES, DedupKey
@@ -106,24 +110,11 @@ class StrategyConfig(Named):
     dedup: Annotated[DedupKey, Strict(False)] = DedupKey.CANONICAL  # the key's text: canonical, arch_id
 
 
-def _check_options(options: Mapping[str, Any], accepted: list[str], what: str, note: str = "") -> None:
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        s = "s" if len(unknown) > 1 else ""
-        raise ValueError(
-            f"unknown option{s} {', '.join(unknown)} for {what}; valid options: {', '.join(accepted)}{note}"
-        )
-
-
 #: The validation context that checks the components' names but not their options, which needs their classes.
 NAMES_ONLY: Mapping[str, Any] = MappingProxyType({"check_options": False})
 
-#: The config's components: their registry, and the options the rest of the config gives them.
-_COMPONENTS: dict[str, tuple[Registry[Any], tuple[str, ...]]] = {
-    "space": (SPACES, ()),
-    "evaluator": (EVALUATORS, ()),
-    "strategy": (STRATEGIES, ("space", "objectives", "seed")),
-}
+#: The registries of the config's components.
+_REGISTRIES: dict[str, Registry[Any]] = {"space": SPACES, "evaluator": EVALUATORS, "strategy": STRATEGIES}
 
 
 class DatasetConfig(_Section):
@@ -263,20 +254,36 @@ class ExperimentConfig(_Section):
     @field_validator("space", "evaluator", "strategy")
     @classmethod
     def _component(cls, value: Named, info: ValidationInfo) -> Named:
-        """A registered name, with options its class takes: checked now, though it is created once the run exists."""
-        registry, from_config = _COMPONENTS[str(info.field_name)]
+        """A registered name, with options its class's options model accepts: checked now, though the component is
+        created once the run exists."""
+        registry = _REGISTRIES[str(info.field_name)]
         try:
             if info.context == NAMES_ONLY and value.name in registry.names():
                 return value
-            accepted = [o for o in options_of(registry.get(value.name)) if o not in from_config]
+            model = registry.get(value.name).Options
         except UnknownNameError as error:
             raise ValueError(str(error)) from None
-        what = f"{registry.kind} {value.name!r}"
-        note = f" ({', '.join(from_config)}: set by the config)" if from_config else ""
-        _check_options(value.options, accepted, what, note)
-        if info.field_name == "evaluator" and "dataset" in info.data:
-            _check_options(info.data["dataset"].options, accepted, f"{what} (given in dataset.options)")
+        try:
+            model.model_validate(value.options)
+        except ValidationError as error:
+            raise nested(error, model, ("options",)) from None
         return value
+
+    @model_validator(mode="after")
+    def _dataset_options(self, info: ValidationInfo) -> ExperimentConfig:
+        """The dataset's options are those of the data the evaluator reads (none, for an evaluator that reads no
+        data)."""
+        if info.context == NAMES_ONLY:
+            return self
+        evaluator = EVALUATORS.get(self.evaluator.name)
+        model = Options
+        if isinstance(evaluator, ReadsData):
+            model = evaluator.data_options(evaluator.Options.model_validate(self.evaluator.options))
+        try:
+            model.model_validate(self.dataset.options)
+        except ValidationError as error:
+            raise nested(error, model, ("dataset", "options")) from None
+        return self
 
     @field_validator("objectives", mode="before")
     @classmethod
@@ -340,7 +347,9 @@ def load_config(
         config = ExperimentConfig.model_validate(merged, context=NAMES_ONLY)
         return ExperimentConfig.model_validate(merged) if check_options else config
     except ValidationError as error:
-        raise InvalidOptionError(f"{path}: " + "; ".join(_describe(e) for e in error.errors())) from None
+        raise InvalidOptionError(
+            f"{path}: " + "; ".join(describe_error(e, ExperimentConfig) for e in error.errors())
+        ) from None
 
 
 def config_plugins(path: str | Path) -> list[Plugin]:
@@ -456,35 +465,3 @@ def _merged(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
         section = merged.get(key)
         merged[key] = {**section, **value} if isinstance(value, dict) and isinstance(section, dict) else value
     return merged
-
-
-#: What to write instead of a value of the wrong type: the config's types are strict, nothing is converted.
-_STRICT_TYPES = {
-    "int_type": "an integer such as 3, without quotes (true and false are no numbers)",
-    "float_type": "a number such as 0.5 or 3, without quotes (true and false are no numbers)",
-    "string_type": "text; quote it where YAML would read another type, e.g. '3' or 'no'",
-}
-
-
-def _describe(error: Any) -> str:
-    """One pydantic error as ``key.path: got VALUE; what is accepted``."""
-    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] in _STRICT_TYPES:
-        message += f"; types are strict: write {_STRICT_TYPES[error['type']]}"
-    if error["type"] == "missing":
-        return f"{where}: missing"
-    if error["type"] == "extra_forbidden":
-        return f"{where}: unknown key; accepted: {', '.join(_keys_at(error['loc'][:-1]))}"
-    return f"{where}: got {error['input']!r}; {message}"
-
-
-def _keys_at(loc: tuple[Any, ...]) -> list[str]:
-    """The keys the config accepts at the section ``loc`` (``()`` is the top level)."""
-    section: type[BaseModel] = ExperimentConfig
-    for part in loc:
-        annotation = section.model_fields[str(part)].annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        section = annotation
-    return list(section.model_fields)

@@ -9,6 +9,7 @@ stored results into a new strategy of the same seed and continues exactly where 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -19,18 +20,27 @@ from typing import Any
 
 import yaml
 
-from nas.core.capabilities import KnowsCosts, TabularLookup
+from nas.core.capabilities import KnowsCosts, Prepares, TabularLookup
+from nas.core.context import create_context, fitted_space_options
 from nas.core.errors import InvalidArchitectureError, InvalidOptionError, StoreError
-from nas.core.evaluation import EVALUATORS, EvalResult, Evaluator, Figure, Objective, resolve_objectives
-from nas.core.registry import options_of
-from nas.core.space import SPACES, Architecture, NetworkSpace, SearchSpace, create_space
+from nas.core.evaluation import (
+    EVALUATORS,
+    DataSpec,
+    EvalResult,
+    Evaluator,
+    EvaluatorContext,
+    Figure,
+    Objective,
+    resolve_objectives,
+)
+from nas.core.space import SPACES, Architecture, NetworkSpace, SearchSpace
 from nas.search.config import ExperimentConfig
 from nas.search.lease import RunLease
 from nas.search.progress import SearchProgress
 from nas.search.run import CONFIG_FILE, Run, store_url
 from nas.search.runners import EvaluatorSpec, create_runner
 from nas.search.store import Record, ResultStore, SearchStep
-from nas.search.strategies import STRATEGIES, Constrained, Deduplicated, Strategy
+from nas.search.strategies import Constrained, Deduplicated, Strategy, create_strategy
 
 #: Where an evaluator prepares its shared state (a trained supernet, for instance) in a run directory.
 PREPARE_DIR = "prepare"
@@ -50,15 +60,16 @@ class Experiment:
     @classmethod
     def wire(cls, config: ExperimentConfig, run_dir: Path) -> Experiment:
         """Build the space and the evaluator of ``config`` for a run in ``run_dir`` (nothing is written), check the
-        objectives against the figures the evaluator declares, and give those without a direction the declared one
-        (the wired `config` holds them so).
+        objectives against the figures the evaluator declares, and give those without a direction the declared one.
+        The experiment's config is ``config`` with the space's task (`with_task`) and the resolved directions.
 
         Raises:
             InvalidOptionError: an objective the evaluator does not produce (the message lists what it does).
         """
-        space = create_space(config.space.name, **config.space.options)
-        spec = EvaluatorSpec(config.evaluator.name, evaluator_options(config, space, run_dir))
+        config = with_task(config)
+        spec = EvaluatorSpec(config.evaluator.name, evaluator_context(config, run_dir), config.evaluator.options)
         evaluator = spec.create()
+        space = spec.context.space
         figures = evaluator.figures()
         objectives = resolve_objectives(config.objectives, figures, f"evaluator {config.evaluator.name!r}")
         update: dict[str, Any] = {"objectives": list(objectives)}
@@ -68,14 +79,15 @@ class Experiment:
             raise InvalidOptionError(
                 f"export.top: space {space.name!r} builds no networks, so none can be exported; set export: {{top: 0}}"
             )
-        return cls(config.model_copy(update=update), getattr(evaluator, "space", space), spec, evaluator, figures)
+        return cls(config.model_copy(update=update), space, spec, evaluator, figures)
 
     def prepare(self, workdir: Path) -> None:
-        """Let the evaluator build its shared state (a trained supernet, ...) under ``workdir``; workers then load
-        its checkpoint."""
-        checkpoint = self.evaluator.prepare(workdir)
-        if checkpoint is not None and "checkpoint" in options_of(type(self.evaluator)):
-            self.spec = EvaluatorSpec(self.spec.name, {**self.spec.options, "checkpoint": str(checkpoint)})
+        """Let an evaluator that `Prepares` build its shared state (a trained supernet, ...) under ``workdir``;
+        workers then load its checkpoint (their context's)."""
+        if isinstance(self.evaluator, Prepares):
+            checkpoint = self.evaluator.prepare(workdir)
+            context = dataclasses.replace(self.spec.context, checkpoint=checkpoint)
+            self.spec = dataclasses.replace(self.spec, context=context)
 
     @property
     def objectives(self) -> tuple[Objective, ...]:
@@ -83,17 +95,21 @@ class Experiment:
 
     def strategy(self) -> Strategy:
         """The config's strategy, deduplicating by its ``dedup`` key, and screening proposals whose known costs break
-        a bound."""
-        options = dict(self.config.strategy.options)
-        cls = STRATEGIES.get(self.config.strategy.name)
-        if "known_costs" in options_of(cls) and isinstance(self.evaluator, KnowsCosts):
-            options.setdefault("known_costs", self.evaluator.known_costs)
-        inner = STRATEGIES.create(
-            self.config.strategy.name, space=self.space, objectives=self.objectives, seed=self.config.seed, **options
+        a bound; it knows the evaluator's known costs when the evaluator `KnowsCosts`."""
+        known = self.evaluator.known_costs if isinstance(self.evaluator, KnowsCosts) else None
+        inner = create_strategy(
+            self.config.strategy.name,
+            self.space,
+            self.objectives,
+            self.config.seed,
+            known_costs=known,
+            **self.config.strategy.options,
         )
         strategy: Strategy = Deduplicated(inner, key=self.config.strategy.dedup)
-        known = set(self.space.cost(self.space.sample(0)).to_dict()) if isinstance(self.space, NetworkSpace) else set()
-        bounded = [o for o in self.objectives if o.bound is not None and o.name in known]
+        counted = (
+            set(self.space.cost(self.space.sample(0)).to_dict()) if isinstance(self.space, NetworkSpace) else set()
+        )
+        bounded = [o for o in self.objectives if o.bound is not None and o.name in counted]
         return Constrained(strategy, bounded) if bounded else strategy
 
 
@@ -111,26 +127,38 @@ def default_exports(config: ExperimentConfig) -> tuple[int, str]:
     return 1, ""
 
 
-def evaluator_options(config: ExperimentConfig, space: SearchSpace, run_dir: Path) -> dict[str, Any]:
-    """The evaluator's options: the config's, plus what the rest of the config says where the evaluator takes it
-    (the space, the dataset and its options, the seed, threads per worker; for training, where to keep weights)."""
-    cls = EVALUATORS.get(config.evaluator.name)
-    accepted = set(options_of(cls))  # the config checked that dataset.options are among them
-    implied: dict[str, Any] = {
-        "space": space,
-        "dataset": config.dataset.name,
-        "data_dir": config.dataset.data_dir,
-        "seed": config.seed,
-        **config.dataset.options,
-    }
-    implied["threads"] = max(1, int(config.execution.resources.get("cpu", 1)))  # per worker
-    if cls.expensive:
-        implied["keep_weights"] = str(run_dir / "weights")
-    options = dict(config.evaluator.options)
-    for key, value in implied.items():
-        if key in accepted and value is not None:
-            options.setdefault(key, value)
-    return options
+def data_spec(config: ExperimentConfig) -> DataSpec:
+    """The data ``config`` names."""
+    return DataSpec(config.dataset.name, config.dataset.data_dir, config.dataset.options)
+
+
+def with_task(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` whose space options give the task of the data the evaluator reads, where they did not (for a space
+    of networks, see `fitted_space_options`): the run's config then creates the same space without the data.
+
+    Raises:
+        InvalidOptionError, MissingDataError: the data cannot be read.
+    """
+    space = config.space
+    options = fitted_space_options(
+        space.name, config.evaluator.name, data_spec(config), space.options, config.evaluator.options
+    )
+    return config.model_copy(update={"space": space.model_copy(update={"options": options})})
+
+
+def evaluator_context(config: ExperimentConfig, run_dir: Path | None) -> EvaluatorContext:
+    """What ``config`` hands its evaluator: the space (fitted to the data's task where its options do not give it),
+    the dataset, the seed, threads per worker (``execution.resources.cpu``) and the run's folder."""
+    return create_context(
+        config.evaluator.name,
+        config.space.name,
+        data_spec(config),
+        space_options=config.space.options,
+        evaluator_options=config.evaluator.options,
+        seed=config.seed,
+        threads=max(1, int(config.execution.resources.get("cpu", 1))),
+        run_dir=run_dir,
+    )
 
 
 class StopReason(StrEnum):
@@ -402,7 +430,7 @@ def run_search(
         lease.acquire()
     try:
         experiment = Experiment.wire(config, run_dir)
-        config = experiment.config  # with the objectives' directions resolved
+        config = experiment.config  # with the space's task and the objectives' directions resolved
         execution = config.execution
         runner = create_runner(
             execution.address,

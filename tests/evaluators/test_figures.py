@@ -17,17 +17,20 @@ def digits_space():
     return nas.create_space("macro-cnn", input_shape=(1, 8, 8), num_classes=10, depths=(1,))
 
 
-def _evaluator(name, data_dir, digits_space):
+def _evaluator(name, data_dir, digits_space, make_context):
+    tables = nas.DataSpec("cifar10", str(data_dir))
     if name == "nb201-table":
-        return nas.create_evaluator(name, data_dir=data_dir, devices=["pixel3"])
+        return nas.create_evaluator(name, make_context(name, "nb201", tables), devices=["pixel3"])
     if name == "nb201-published-proxies":
-        return nas.create_evaluator(name, data_dir=data_dir)
+        return nas.create_evaluator(name, make_context(name, "nb201", tables))
+    digits = nas.DataSpec("digits", options={"train_size": 200, "val_size": 100})
     if name == "train":
-        return nas.create_evaluator(name, space=digits_space, epochs=1, train_size=200, val_size=100)
+        return nas.create_evaluator(name, make_context(name, digits_space, digits), epochs=1)
     if name == "zero-cost":
-        return nas.create_evaluator(name, space=digits_space, proxies=["synflow", "params"], batch_size=8)
-    table = nas.create_evaluator("nb201-table", data_dir=data_dir, devices=[])
-    predictor = nas.create_evaluator("predictor", space=table.space, trusted=table)
+        context = make_context(name, digits_space, digits)
+        return nas.create_evaluator(name, context, proxies=["synflow", "params"], batch_size=8)
+    table = nas.create_evaluator("nb201-table", make_context("nb201-table", "nb201", tables), devices=[])
+    predictor = nas.create_evaluator("predictor", make_context("predictor", "nb201", tables), trusted="nb201-table")
     return predictor.fit(table.evaluate(table.archs()[::1000]))
 
 
@@ -46,14 +49,15 @@ DECLARED = {
 
 
 @pytest.mark.parametrize("name", list(DECLARED))
-def test_results_carry_every_declared_figure(name, data_dir, digits_space):
-    evaluator = _evaluator(name, data_dir, digits_space)
+def test_results_carry_every_declared_figure(name, data_dir, digits_space, make_context):
+    evaluator = _evaluator(name, data_dir, digits_space, make_context)
     figures = evaluator.figures()
     declared = {f.name: (f.direction, f.unit) for f in figures}
     assert len(declared) == len(figures), "each figure is declared once"
     assert DECLARED[name].items() <= declared.items()
     looked_up = name in ("nb201-table", "nb201-published-proxies")  # the published cells are a sample
-    archs = evaluator.archs()[:2] if looked_up else evaluator.space.sample_many(2, 0)
+    space = nas.create_space("nb201") if name == "predictor" else digits_space
+    archs = evaluator.archs()[:2] if looked_up else space.sample_many(2, 0)
     for result in evaluator.evaluate(archs):
         assert result.ok, result.reason
         assert all(math.isfinite(result.value(f)) for f in declared), {f: result.value(f) for f in declared}

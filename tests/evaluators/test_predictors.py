@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,8 +16,14 @@ PREDICTORS = nas.PREDICTORS.names()
 
 
 @pytest.fixture(scope="module")
-def table(data_dir):
-    return nas.create_evaluator("nb201-table", dataset="cifar10", data_dir=data_dir, devices=[])
+def context(data_dir, make_context):
+    """NAS-Bench-201 on CIFAR-10: the nb201 space of its task, and the table's data."""
+    return make_context("nb201-table", "nb201", nas.DataSpec("cifar10", str(data_dir)))
+
+
+@pytest.fixture(scope="module")
+def table(context):
+    return nas.create_evaluator("nb201-table", context, devices=[])
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +85,7 @@ def test_bad_training_data_is_refused(table, split):
         predictor.fit(train, y_train[:59])
     with pytest.raises(nas.InvalidOptionError, match="1 not finite"):
         predictor.fit(train, np.r_[y_train[:-1], np.nan])
-    with pytest.raises(nas.InvalidOptionError, match="refit_growth must be at least 1"):
+    with pytest.raises(nas.InvalidOptionError, match="predictor 'gp': refit_growth: got 0.5; Input should be greater"):
         nas.create_predictor("gp", table.space, refit_growth=0.5)
     with pytest.raises(nas.UnknownNameError, match="unknown predictor 'xgb'; registered: gp, lightgbm"):
         nas.create_predictor("xgb", table.space)
@@ -86,13 +93,9 @@ def test_bad_training_data_is_refused(table, split):
 
 # -- the predictor evaluator -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def prepared(table, data_dir, tmp_path_factory):
+def prepared(context, tmp_path_factory):
     evaluator = nas.create_evaluator(
-        "predictor",
-        space=table.space,
-        trusted="nb201-table",
-        trusted_options={"data_dir": str(data_dir), "devices": []},
-        train_size=80,
+        "predictor", context, trusted="nb201-table", trusted_options={"devices": []}, train_size=80
     )
     checkpoint = evaluator.prepare(tmp_path_factory.mktemp("predictor"))
     return evaluator, checkpoint
@@ -109,21 +112,35 @@ def test_prepare_learns_from_the_trusted_evaluator(prepared, table):
     assert len(json.loads(checkpoint.read_text())["archs"]) == 80
 
 
-def test_checkpoint_refits_the_same_predictor(prepared, table, tmp_path):
+def test_checkpoint_refits_the_same_predictor(prepared, table, context, tmp_path):
     evaluator, checkpoint = prepared
-    loaded = nas.create_evaluator("predictor", space=table.space, checkpoint=checkpoint)
+    loaded = nas.create_evaluator("predictor", replace(context, checkpoint=checkpoint))  # as on a search's worker
     archs = table.archs()[:200]
     assert [r.metrics for r in loaded.evaluate(archs)] == [r.metrics for r in evaluator.evaluate(archs)]
     with pytest.raises(nas.InvalidOptionError, match="written for \\(predictor, metric, seed, space\\)"):
-        nas.create_evaluator("predictor", space=table.space, checkpoint=checkpoint, predictor="lightgbm")
+        nas.create_evaluator("predictor", replace(context, checkpoint=checkpoint), predictor="lightgbm")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     with pytest.raises(nas.MissingDataError, match="is not a predictor checkpoint"):
-        nas.create_evaluator("predictor", space=table.space, checkpoint=broken)
+        nas.create_evaluator("predictor", replace(context, checkpoint=broken))
 
 
-def test_fits_on_given_results_and_fails_only_bad_architectures(table):
-    evaluator = nas.create_evaluator("predictor", space=table.space, predictor="lightgbm")
+def test_options_are_checked_with_those_of_the_predictor_and_the_trusted_evaluator(context):
+    for options, message in [
+        ({"predictor": "xgb"}, "predictor: got 'xgb'; unknown predictor 'xgb'; registered: gp"),
+        ({"trusted": "oracle"}, "trusted: got 'oracle'; unknown evaluator 'oracle'; registered:"),
+        ({"train_size": 1}, "train_size: got 1; Input should be greater than or equal to 2"),
+        ({"predictor_options": {"depth": 3}}, "predictor 'random-forest': depth: unknown key; accepted: encoding"),
+        ({"trusted": "nb201-table", "trusted_options": {"devices": "tpu"}}, "nb201-table': devices: got 'tpu'"),
+        ({"trusted_options": {"devices": []}}, "trusted_options apply to a trusted evaluator; give trusted too"),
+    ]:
+        with pytest.raises(nas.InvalidOptionError) as info:
+            nas.create_evaluator("predictor", context, **options)
+        assert str(info.value).startswith("evaluator 'predictor': ") and message in str(info.value), str(info.value)
+
+
+def test_fits_on_given_results_and_fails_only_bad_architectures(table, context):
+    evaluator = nas.create_evaluator("predictor", context, predictor="lightgbm")
     with pytest.raises(nas.InvalidOptionError, match="call prepare \\(or fit\\) before evaluate"):
         evaluator.evaluate(table.archs()[:2])
     with pytest.raises(nas.InvalidOptionError, match="has no data to learn from"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -30,14 +31,26 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def published(data_dir):
-    return nas.create_evaluator("nb201-published-proxies", dataset="cifar10", data_dir=data_dir)
+def published(data_dir, make_context):
+    context = make_context("nb201-published-proxies", "nb201", nas.DataSpec("cifar10", str(data_dir)))
+    return nas.create_evaluator("nb201-published-proxies", context)
 
 
 @pytest.fixture(scope="module")
-def digits():
+def zero_cost(make_context):
+    def create(space="macro-cnn", seed=0, **options) -> ZeroCostEvaluator:
+        """A zero-cost evaluator on digits (macro-cnn is created for their input, 1x8x8)."""
+        evaluator = nas.create_evaluator("zero-cost", make_context("zero-cost", space, seed=seed), **options)
+        assert isinstance(evaluator, ZeroCostEvaluator)
+        return evaluator
+
+    return create
+
+
+@pytest.fixture(scope="module")
+def digits(zero_cost):
     """The evaluator on digits with macro-cnn (input 1x8x8): its space and minibatch serve the proxy tests."""
-    return nas.create_evaluator("zero-cost", space="macro-cnn", dataset="digits", batch_size=16, seed=0)
+    return zero_cost(batch_size=16)
 
 
 def seeded_model(space, arch, seed=0):
@@ -70,19 +83,19 @@ def test_proxy_is_deterministic_and_has_no_side_effects(digits, proxy):
     assert torch.equal(torch.get_rng_state(), rng) and torch.get_num_threads() == threads
 
 
-def test_same_seed_same_scores_other_seed_other_weights(digits):
+def test_same_seed_same_scores_other_seed_other_weights(digits, zero_cost):
     arch = digits.space.sample(2)
-    again = ZeroCostEvaluator(digits.space, dataset="digits", batch_size=16, seed=0)
-    other = ZeroCostEvaluator(digits.space, dataset="digits", batch_size=16, seed=1)
+    again = zero_cost(digits.space, batch_size=16, seed=0)
+    other = zero_cost(digits.space, batch_size=16, seed=1)
     (a,), (b,), (c,) = (e.evaluate([arch]) for e in (digits, again, other))
     assert dict(a.metrics) == dict(b.metrics)
     assert a.metrics["synflow"] != c.metrics["synflow"]  # another initialization
     assert a.metrics["params"] == c.metrics["params"]
 
 
-def test_data_dependent_proxies_differ_on_other_data(digits):
+def test_data_dependent_proxies_differ_on_other_data(digits, zero_cost):
     model = seeded_model(digits.space, digits.space.sample(3))
-    other = ZeroCostEvaluator(digits.space, dataset="digits", batch_size=16, seed=1).batch  # other real digits
+    other = zero_cost(digits.space, batch_size=16, seed=1).batch  # other real digits
     assert not torch.equal(other[0], digits.batch[0])
     ours, theirs = score_proxies(model, digits.batch), score_proxies(model, other)
     for name in PROXIES:
@@ -130,8 +143,8 @@ def test_invalid_architectures_fail_alone(digits):
     assert "nb201" in results[0].reason and results[0].metrics == {}
 
 
-def test_chosen_proxies_only(digits):
-    evaluator = nas.create_evaluator("zero-cost", space=digits.space, proxies=["nwot", "macs"], batch_size=16)
+def test_chosen_proxies_only(digits, zero_cost):
+    evaluator = zero_cost(digits.space, proxies=["nwot", "macs"], batch_size=16)
     (result,) = evaluator.evaluate([digits.space.sample(0)])
     assert list(result.metrics) == ["nwot", "macs"] and result.provenance.details["proxies"] == ["nwot", "macs"]
 
@@ -140,28 +153,29 @@ def test_chosen_proxies_only(digits):
     ("options", "words"),
     [
         ({"proxies": ["synflow", "zen"]}, ["'zen'", "synflow", "snip", "grad_norm", "jacov", "nwot", "params", "macs"]),
-        ({"proxies": []}, ["synflow"]),
-        ({"batch_size": 1}, ["batch_size=1", ">= 2"]),
+        ({"proxies": []}, ["proxies: got []", "synflow"]),
+        ({"proxies": ["nwot", "nwot"]}, ["proxies: got ['nwot', 'nwot']", "distinct"]),
+        ({"batch_size": 1}, ["batch_size: got 1", "greater than or equal to 2"]),
         ({"batch_size": 5000}, ["batch_size=5000", "training examples"]),
         ({"space": nas.create_space("nb201", input_shape=(3, 32, 32))}, ["(1, 8, 8)", "(3, 32, 32)", "fit_input"]),
         ({"space": nas.create_space("macro-cnn", input_shape=(1, 8, 8), num_classes=5)}, ["10 classes", "5"]),
-        ({"space": 3}, ["NetworkSpace", "int"]),
+        ({"fit_input": "yes"}, ["fit_input: got 'yes'", "valid boolean"]),
     ],
 )
-def test_evaluator_errors_say_what_is_wrong(options, words):
+def test_evaluator_errors_say_what_is_wrong(options, words, zero_cost):
     with pytest.raises(nas.InvalidOptionError) as error:
-        nas.create_evaluator("zero-cost", **{"space": "macro-cnn", **options})
+        zero_cost(**options)
     assert all(w in str(error.value) for w in words), str(error.value)
 
 
-def test_fit_input_resizes_and_repeats_channels():
+def test_fit_input_resizes_and_repeats_channels(zero_cost):
     space = nas.create_space("nb201", input_shape=(3, 16, 16), num_classes=10)
-    evaluator = nas.create_evaluator("zero-cost", space=space, proxies=["nwot"], batch_size=8, fit_input=True)
+    evaluator = zero_cost(space, proxies=["nwot"], batch_size=8, fit_input=True)
     x, y = evaluator.batch
     assert x.shape == (8, 3, 16, 16) and y.shape == (8,)
     assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 0], x[:, 2]) and x.std() > 0
-    assert evaluator.data_details["input"] == "1x8x8 resized to 3x16x16 (channel repeated)"
-    assert evaluator.evaluate([space.sample(0)])[0].ok
+    (result,) = evaluator.evaluate([space.sample(0)])
+    assert result.ok and result.provenance.details["input"] == "1x8x8 resized to 3x16x16 (channel repeated)"
 
 
 def test_published_scores_are_the_files(data_dir, published):
@@ -180,12 +194,15 @@ def test_published_scores_are_the_files(data_dir, published):
     assert not missing.ok and "not among the 724 published cells" in missing.reason
 
 
-def test_published_scores_missing_file_names_the_path(tmp_path):
+def test_published_scores_missing_file_names_the_path(tmp_path, make_context):
+    context = make_context("nb201-published-proxies", "nb201", nas.DataSpec("cifar10", str(tmp_path)))
     with pytest.raises(nas.MissingDataError) as error:
-        nas.create_evaluator("nb201-published-proxies", data_dir=tmp_path)
+        nas.create_evaluator("nb201-published-proxies", context)
     assert str(tmp_path / "naslib_zc_nb201_sample" / "zc_nasbench201.json") in str(error.value)
-    with pytest.raises(nas.InvalidOptionError, match="cifar10, cifar100, imagenet16-120"):
-        nas.create_evaluator("nb201-published-proxies", dataset="svhn", data_dir=tmp_path)
+    with pytest.raises(nas.InvalidOptionError, match="unknown dataset 'svhn'.*cifar10, cifar100, imagenet16-120"):
+        make_context("nb201-published-proxies", "nb201", nas.DataSpec("svhn", str(tmp_path)))
+    with pytest.raises(nas.InvalidOptionError, match="unknown dataset 'svhn'.*cifar10, cifar100, imagenet16-120"):
+        nas.create_evaluator("nb201-published-proxies", replace(context, data=nas.DataSpec("svhn")))
 
 
 def test_bench_proxies_prints_the_contract(data_dir, capsys):

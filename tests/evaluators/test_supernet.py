@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -124,10 +126,21 @@ def test_a_mixture_assignment_is_balanced_and_follows_the_losses():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def supernet(make_context):
+    def create(space, *, checkpoint=None, data="digits", **options) -> SupernetEvaluator:
+        """A supernet evaluator on digits, for a space created for them; ``checkpoint`` in its context."""
+        context = make_context("supernet", space, data)
+        evaluator = nas.create_evaluator("supernet", replace(context, checkpoint=checkpoint), **options)
+        assert isinstance(evaluator, SupernetEvaluator)
+        return evaluator
+
+    return create
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, supernet):
     """A sandwich-trained resnet20-pooling supernet on digits, and its checkpoint."""
-    evaluator = SupernetEvaluator("resnet20-pooling", "digits", variant="sandwich", epochs=6, sandwich_random=1,
-                                  eval_examples=None)  # fmt: skip
+    evaluator = supernet("resnet20-pooling", variant="sandwich", epochs=6, sandwich_random=1, eval_examples=None)
     path = evaluator.prepare(tmp_path_factory.mktemp("supernet"))
     return evaluator, path
 
@@ -142,41 +155,41 @@ def test_a_trained_supernet_ranks_subnets_well_above_chance(trained):
     assert details["variant"] == "sandwich" and details["recalibration_examples"] == 256
 
 
-def test_recalibrated_extraction_is_deterministic_and_a_checkpoint_reloads_the_same_supernet(trained):
+def test_recalibrated_extraction_is_deterministic_and_a_checkpoint_reloads_the_same_supernet(trained, supernet):
     evaluator, path = trained
     archs = evaluator.space.sample_many(3, 5)
     first = [r.metrics for r in evaluator.evaluate(archs)]
     assert [r.metrics for r in evaluator.evaluate(archs)] == first
-    reloaded = SupernetEvaluator("resnet20-pooling", "digits", checkpoint=path, eval_examples=None)
+    reloaded = supernet("resnet20-pooling", checkpoint=path, eval_examples=None)
     assert reloaded.plan == evaluator.plan
     assert [r.metrics for r in reloaded.evaluate(archs)] == first
 
 
-def test_a_checkpoint_of_an_older_format_is_refused_and_trained_again(trained, tmp_path):
+def test_a_checkpoint_of_an_older_format_is_refused_and_trained_again(trained, tmp_path, supernet):
     _, path = trained
     state = torch.load(path, weights_only=True)
     del state["settings"]["format"]  # written before a mixture assigned placements
     torch.save(state, tmp_path / "supernet.pt")
     with pytest.raises(InvalidOptionError, match="with other settings; prepare the evaluator again"):
-        SupernetEvaluator("resnet20-pooling", "digits", checkpoint=tmp_path / "supernet.pt")
-    same = SupernetEvaluator("resnet20-pooling", "digits", variant="sandwich", epochs=6, sandwich_random=1)
+        supernet("resnet20-pooling", checkpoint=tmp_path / "supernet.pt")
+    same = supernet("resnet20-pooling", variant="sandwich", epochs=6, sandwich_random=1)
     same.prepare(tmp_path)  # the same settings but for the format: trained again, not loaded
     assert torch.load(tmp_path / "supernet.pt", weights_only=True)["settings"]["format"] == 2
 
 
-def test_prepare_reuses_a_checkpoint_trained_with_the_same_settings(trained):
+def test_prepare_reuses_a_checkpoint_trained_with_the_same_settings(trained, supernet):
     _, path = trained
     stamp = path.stat().st_mtime_ns
-    again = SupernetEvaluator("resnet20-pooling", "digits", variant="sandwich", epochs=6, sandwich_random=1)
+    again = supernet("resnet20-pooling", variant="sandwich", epochs=6, sandwich_random=1)
     assert again.prepare(path.parent) == path and path.stat().st_mtime_ns == stamp
-    other = SupernetEvaluator("resnet20-pooling", "digits", variant="spos", epochs=0.5)
+    other = supernet("resnet20-pooling", variant="spos", epochs=0.5)
     other.prepare(path.parent / "other")
     assert other.plan.variant == "spos"
 
 
-def test_the_same_seed_trains_the_same_supernet(tmp_path):
+def test_the_same_seed_trains_the_same_supernet(tmp_path, supernet):
     def weights(folder):
-        evaluator = SupernetEvaluator("macro-cnn", "digits", variant="spos", epochs=0.5, sampling="complexity")
+        evaluator = supernet("macro-cnn", variant="spos", epochs=0.5, sampling="complexity")
         evaluator.prepare(tmp_path / folder)
         return evaluator.nets[0].state_dict()
 
@@ -184,8 +197,8 @@ def test_the_same_seed_trains_the_same_supernet(tmp_path):
     assert all(torch.equal(one[k], two[k]) for k in one)
 
 
-def test_a_mixture_trains_several_supernets_and_assigns_each_configuration(tmp_path):
-    evaluator = SupernetEvaluator("resnet20-pooling", "digits", variant="mixture", supernets=3, epochs=0.5)
+def test_a_mixture_trains_several_supernets_and_assigns_each_configuration(tmp_path, supernet):
+    evaluator = supernet("resnet20-pooling", variant="mixture", supernets=3, epochs=0.5)
     evaluator.prepare(tmp_path)
     assert len(evaluator.nets) == 3
     archs = evaluator.space.sample_many(6, 0)
@@ -197,24 +210,24 @@ def test_a_mixture_trains_several_supernets_and_assigns_each_configuration(tmp_p
     assert evaluator.supernet_of(same_placement) == evaluator.supernet_of(archs[0])
 
 
-def test_a_mixture_needs_pooling_configurations():
-    evaluator = SupernetEvaluator("macro-cnn", "digits", variant="mixture")
+def test_a_mixture_needs_pooling_configurations(supernet):
+    evaluator = supernet("macro-cnn", variant="mixture")
     with pytest.raises(InvalidOptionError, match="assigns pooling configurations; space 'macro-cnn' has none"):
         evaluator.train()
 
 
-def test_evaluating_before_training_and_bad_options_are_named(tmp_path, trained):
-    untrained = SupernetEvaluator("resnet20-pooling", "digits")
+def test_evaluating_before_training_and_bad_options_are_named(tmp_path, trained, supernet):
+    untrained = supernet("resnet20-pooling")
     with pytest.raises(NASError, match="not trained: call prepare"):
         untrained.evaluate(untrained.space.sample_many(1, 0))
-    with pytest.raises(InvalidOptionError, match="variant='once' is invalid; expected one of spos, sandwich"):
-        SupernetEvaluator("resnet20-pooling", "digits", variant="once")
+    with pytest.raises(InvalidOptionError, match="variant: got 'once'; Input should be 'spos', 'sandwich' or 'mix"):
+        supernet("resnet20-pooling", variant="once")
     with pytest.raises(InvalidOptionError, match="takes no budget"):
         trained[0].evaluate(untrained.space.sample_many(1, 0), budget={"epochs": 1})
     with pytest.raises(InvalidOptionError, match="trained for resnet20-pooling on digits with other settings"):
-        SupernetEvaluator("resnet20-pooling", "digits", train_size=500, checkpoint=trained[1])
+        supernet("resnet20-pooling", data=nas.DataSpec("digits", options={"train_size": 500}), checkpoint=trained[1])
     with pytest.raises(InvalidOptionError, match="there is no supernet for space 'nb201'"):
-        SupernetEvaluator("nb201", "digits").prepare(tmp_path)
+        supernet("nb201").prepare(tmp_path)
 
 
 def test_an_architecture_outside_the_space_is_a_failed_result(trained):

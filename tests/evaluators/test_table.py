@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 import nas
-from evaluators.table import TableEvaluator
 
 CELLS = [  # nb201 strings, and a made-up metric of each
     ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", 91.5),
@@ -19,6 +18,12 @@ CELLS = [  # nb201 strings, and a made-up metric of each
     ("|skip_connect~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|", 80.25),
 ]
 DIMENSIONS = {"op": ["conv", "pool"], "width": [16, 32]}
+
+
+def make_table(space, path, key_format, metrics, **options):
+    """The table evaluator of ``path`` on ``space``, created as a search creates it."""
+    context = nas.EvaluatorContext(space)
+    return nas.create_evaluator("table", context, path=str(path), key_format=key_format, metrics=metrics, **options)
 
 
 @pytest.fixture
@@ -34,7 +39,7 @@ def grid():
 def nb201_table(tmp_path, nb201, rows=CELLS, name="cells.csv"):
     path = tmp_path / name
     pd.DataFrame(rows, columns=["arch_str", "analog_accuracy"]).to_csv(path, index=False)
-    return TableEvaluator(nb201, path, "nb201-string", {"analog_accuracy": "max"}, key="arch_str")
+    return make_table(nb201, path, "nb201-string", {"analog_accuracy": "max"}, key="arch_str")
 
 
 def grid_rows():
@@ -76,7 +81,7 @@ def test_arch_json_keys_on_a_space_given_as_data(tmp_path, grid):
     keys = [json.dumps({"width": r["width"], "op": r["op"]}) for r in rows]  # any key order
     path = tmp_path / "grid.csv"
     pd.DataFrame({"key": keys, "score": [r["score"] for r in rows]}).to_csv(path, index=False)
-    table = TableEvaluator(grid, path, "arch-json", {"score": "max"}, key="key", units={"score": "percent"})
+    table = make_table(grid, path, "arch-json", {"score": "max"}, key="key", units={"score": "percent"})
     assert [f.name for f in table.figures()] == ["score"]  # no costs: the space builds no networks
     assert table.figures()[0].unit is nas.Unit.PERCENT
     results = table.evaluate(list(grid.enumerate()))
@@ -90,9 +95,7 @@ def test_choices_as_columns_with_costs(tmp_path, grid, suffix):
     frame = pd.DataFrame(grid_rows())
     path = tmp_path / f"grid{suffix}"
     frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
-    table = TableEvaluator(
-        grid, path, "choices-columns", {"score": "max"}, costs=["energy_mj"], units={"energy_mj": "ms"}
-    )
+    table = make_table(grid, path, "choices-columns", {"score": "max"}, costs=["energy_mj"], units={"energy_mj": "ms"})
     assert table.figures()[1] == nas.Figure("energy_mj", nas.Direction.MIN, nas.Unit.MS)
     arch = grid.arch({"op": "pool", "width": 32})  # the CSV holds 32, the space the integer 32
     (result,) = table.evaluate([arch])
@@ -114,12 +117,12 @@ def test_an_empty_cell_fails_its_result_for_want_of_the_value(tmp_path, nb201):
         ([CELLS[0], CELLS[1], CELLS[0]], {}, r"rows 1 and 3 \(after the header\) hold the same architecture"),
         ([("|conv~0|", 1.0)], {}, r"row 1 \(after the header\): not a NAS-Bench-201 string"),
         ([(CELLS[0][0], "high")], {}, "column analog_accuracy is not numeric \\(row 1 holds 'high'\\)"),
-        (CELLS, {"metrics": {"analog_accuracy": "up"}}, r"metrics.analog_accuracy: Input should be 'max' or 'min'"),
+        (CELLS, {"metrics": {"analog_accuracy": "up"}}, r"metrics.analog_accuracy: got 'up'; Input should be 'max' or 'min'"),
         (CELLS, {"metrics": {}}, "metrics: .*at least 1 item"),
         (CELLS, {"key": None}, "key_format nb201-string needs key"),
         (CELLS, {"costs": ["analog_accuracy"]}, "analog_accuracy given as metric and as cost"),
-        (CELLS, {"units": {"analog_accuracy": "percents"}}, "units.analog_accuracy: Input should be 'fraction'"),
-        (CELLS, {"key_format": "strings"}, "key_format: Input should be 'nb201-string', 'arch-json' or 'choices-"),
+        (CELLS, {"units": {"analog_accuracy": "percents"}}, "units.analog_accuracy: got 'percents'; Input should be 'fraction'"),
+        (CELLS, {"key_format": "strings"}, "key_format: got 'strings'; Input should be 'nb201-string', 'arch-json' or 'choices-"),
     ],
 )
 def test_errors_at_creation_name_the_file_and_what_is_expected(tmp_path, nb201, rows, options, message):
@@ -127,30 +130,30 @@ def test_errors_at_creation_name_the_file_and_what_is_expected(tmp_path, nb201, 
     pd.DataFrame(rows, columns=["arch_str", "analog_accuracy"]).to_csv(path, index=False)
     given = {"key_format": "nb201-string", "metrics": {"analog_accuracy": "max"}, "key": "arch_str", **options}
     with pytest.raises((nas.InvalidOptionError, nas.MissingDataError), match=message):
-        TableEvaluator(nb201, path, **given)
+        make_table(nb201, path, **given)
 
 
 def test_unreadable_files_are_named(tmp_path, nb201, grid, monkeypatch):
     options = {"key_format": "nb201-string", "metrics": {"a": "max"}, "key": "k"}
     with pytest.raises(nas.InvalidOptionError, match=r"table .*cells.xlsx: expected a .csv or .parquet file"):
-        TableEvaluator(nb201, tmp_path / "cells.xlsx", **options)
+        make_table(nb201, tmp_path / "cells.xlsx", **options)
     with pytest.raises(nas.MissingDataError, match=r"table .*none.csv not found"):
-        TableEvaluator(nb201, tmp_path / "none.csv", **options)
+        make_table(nb201, tmp_path / "none.csv", **options)
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(nas.MissingDataError, match=r"broken.parquet cannot be read as parquet"):
-        TableEvaluator(nb201, tmp_path / "broken.parquet", **options)
+        make_table(nb201, tmp_path / "broken.parquet", **options)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(nas.MissingExtraError, match="needs pyarrow: pip install pyarrow, or give a CSV"):
-        TableEvaluator(nb201, tmp_path / "broken.parquet", **options)
+        make_table(nb201, tmp_path / "broken.parquet", **options)
     with pytest.raises(nas.InvalidOptionError, match="nb201-string needs the nb201 space, not 'categorical'"):
-        TableEvaluator(grid, tmp_path / "none.csv", **options)
+        make_table(grid, tmp_path / "none.csv", **options)
 
 
 def test_registered_under_table_and_created_by_the_registry(tmp_path, nb201):
     nb201_table(tmp_path, nb201)
     created = nas.create_evaluator(
         "table",
-        space=nb201,
+        nas.EvaluatorContext(nb201),
         path=str(tmp_path / "cells.csv"),
         key="arch_str",
         key_format="nb201-string",

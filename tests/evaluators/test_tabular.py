@@ -9,7 +9,6 @@ import pytest
 
 import nas
 from evaluators.tabular import DATASETS, DEVICES, NB201TableEvaluator
-from search_spaces.nb201 import NB201Space
 
 #: Each dataset's best cell and its accuracy (percent), from the table's SOURCE.md.
 OPTIMA = {"cifar10": (6111, 94.373), "cifar100": (9930, 73.513), "imagenet16-120": (857, 47.311)}
@@ -18,8 +17,20 @@ CELL_0_MS = {"pixel3": 3.60585, "raspi4": 10.48198, "eyeriss": 3.64562, "fpga": 
 
 
 @pytest.fixture(scope="module")
-def evaluator(data_dir):
-    return NB201TableEvaluator(data_dir=data_dir)
+def table(make_context):
+    def create(data_dir=None, dataset="cifar10", space="nb201", **options) -> NB201TableEvaluator:
+        """The table of ``dataset`` in ``data_dir`` (None: NAS_DATA_DIR), with the space of its task."""
+        data = nas.DataSpec(dataset, None if data_dir is None else str(data_dir))
+        evaluator = nas.create_evaluator("nb201-table", make_context("nb201-table", space, data), **options)
+        assert isinstance(evaluator, NB201TableEvaluator)
+        return evaluator
+
+    return create
+
+
+@pytest.fixture(scope="module")
+def evaluator(data_dir, table):
+    return table(data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +45,8 @@ def test_constants_name_the_tables_datasets_and_devices(data_dir):
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_optimum_of_each_dataset(data_dir, dataset):
-    evaluator = nas.create_evaluator("nb201-table", dataset=dataset, data_dir=data_dir, devices=[])
+def test_optimum_of_each_dataset(data_dir, dataset, table):
+    evaluator = table(data_dir, dataset, devices=[])
     row, best = OPTIMA[dataset]
     frame = evaluator.table()
     assert frame.accuracy.idxmax() == row and frame.accuracy.max() == pytest.approx(best, abs=1e-3)
@@ -83,46 +94,46 @@ def test_foreign_architecture_fails_alone(evaluator, archs):
         evaluator.index_of(foreign)
 
 
-def test_chosen_devices_only(data_dir):
-    evaluator = NB201TableEvaluator(data_dir=data_dir, devices="pixel3")
+def test_chosen_devices_only(data_dir, table):
+    evaluator = table(data_dir, devices="pixel3")
     (result,) = evaluator.evaluate(evaluator.archs()[:1])
     assert set(result.costs) == {"macs", "params", "latency_ms:pixel3"}
     assert list(evaluator.table().columns) == ["arch_string", "accuracy", "macs", "params", "latency_ms:pixel3"]
 
 
-def test_data_dir_from_environment_or_holding_the_files(data_dir, tmp_path, monkeypatch):
+def test_data_dir_from_environment_or_holding_the_files(data_dir, tmp_path, monkeypatch, table):
     monkeypatch.setenv("NAS_DATA_DIR", str(data_dir))
-    evaluator, arch = NB201TableEvaluator(devices=[]), NB201Space().sample(0)
+    evaluator, arch = table(devices=[]), nas.create_space("nb201").sample(0)
     assert evaluator.table().arch_string[evaluator.index_of(arch)] == evaluator.space.to_string(arch)
     shutil.copy(data_dir / "nats_bench_tss_csv" / "nats_bench.csv", tmp_path)
-    flat = NB201TableEvaluator(data_dir=tmp_path, devices=[])
+    flat = table(tmp_path, devices=[])
     assert flat.table().accuracy.max() == pytest.approx(94.373, abs=1e-3)
 
 
-def test_missing_data_dir_says_how_to_set_one(monkeypatch):
+def test_missing_data_dir_says_how_to_set_one(monkeypatch, table):
     monkeypatch.delenv("NAS_DATA_DIR", raising=False)
-    with pytest.raises(nas.MissingDataError, match=r"pass data_dir \(--data-dir .*\) or set NAS_DATA_DIR"):
-        NB201TableEvaluator()
+    with pytest.raises(nas.MissingDataError, match=r"give the dataset's data_dir \(--data-dir .*\) or set NAS_DATA"):
+        table()
 
 
-def test_missing_file_names_the_paths_and_the_table(tmp_path):
+def test_missing_file_names_the_paths_and_the_table(tmp_path, table):
     with pytest.raises(nas.MissingDataError, match=r"nats_bench\.csv not found at .* NATS-Bench TSS table") as info:
-        NB201TableEvaluator(data_dir=tmp_path)
+        table(tmp_path)
     assert str(tmp_path / "nats_bench_tss_csv" / "nats_bench.csv") in str(info.value)
 
 
-def test_latency_file_is_needed_only_for_devices(data_dir, tmp_path):
+def test_latency_file_is_needed_only_for_devices(data_dir, tmp_path, table):
     shutil.copy(data_dir / "nats_bench_tss_csv" / "nats_bench.csv", tmp_path)
     with pytest.raises(nas.MissingDataError, match=r"nb201_latency_27settings\.csv not found .* arch_str"):
-        NB201TableEvaluator(data_dir=tmp_path, devices=["fpga"])
+        table(tmp_path, devices=["fpga"])
 
 
-def test_malformed_table_says_what_is_wrong(data_dir, tmp_path):
-    table = pd.read_csv(data_dir / "nats_bench_tss_csv" / "nats_bench.csv")
-    table.drop(columns="CIFAR100TestAccuracy200Epochs").head(100).to_csv(tmp_path / "nats_bench.csv", index=False)
+def test_malformed_table_says_what_is_wrong(data_dir, tmp_path, table):
+    frame = pd.read_csv(data_dir / "nats_bench_tss_csv" / "nats_bench.csv")
+    frame.drop(columns="CIFAR100TestAccuracy200Epochs").head(100).to_csv(tmp_path / "nats_bench.csv", index=False)
     message = "nats_bench.csv lacks the columns CIFAR100TestAccuracy200Epochs and has 100 rows, not 15625"
     with pytest.raises(nas.MissingDataError, match=message):
-        NB201TableEvaluator(dataset="cifar100", data_dir=tmp_path, devices=[])
+        table(tmp_path, "cifar100", devices=[])
 
 
 @pytest.mark.parametrize(
@@ -130,16 +141,17 @@ def test_malformed_table_says_what_is_wrong(data_dir, tmp_path):
     [
         ({"dataset": "mnist"}, "unknown dataset 'mnist'.*cifar10, cifar100, imagenet16-120"),
         ({"devices": ["pixel3", "tpu"]}, r"unknown devices \['tpu'\].*pixel3"),
-        ({"space": NB201Space((3, 32, 32), 10), "dataset": "cifar100"}, "num_classes=100"),
+        ({"space": nas.create_space("nb201"), "dataset": "cifar100"}, "num_classes=100"),
+        ({"space": nas.create_space("macro-cnn")}, "the NAS-Bench-201 tables are of the nb201 space"),
     ],
 )
-def test_bad_options_name_what_is_accepted(data_dir, options, message):
+def test_bad_options_name_what_is_accepted(data_dir, options, message, table):
     with pytest.raises(nas.InvalidOptionError, match=message):
-        NB201TableEvaluator(data_dir=data_dir, **options)
+        table(data_dir, **options)
 
 
-def test_registry_creates_it_and_lists_its_options(data_dir):
-    evaluator = nas.create_evaluator("nb201-table", dataset="CIFAR100", data_dir=str(data_dir), devices=["raspi4"])
-    assert isinstance(evaluator, NB201TableEvaluator) and evaluator.dataset == "cifar100"
-    with pytest.raises(nas.InvalidOptionError, match="valid options: dataset, data_dir, devices, space"):
-        nas.create_evaluator("nb201-table", epochs=200)
+def test_registry_creates_it_and_lists_its_options(data_dir, table):
+    evaluator = table(data_dir, "CIFAR100", devices=["raspi4"])
+    assert evaluator.dataset == "cifar100" and evaluator.space.num_classes == 100
+    with pytest.raises(nas.InvalidOptionError, match="evaluator 'nb201-table': epochs: unknown key; accepted: devices"):
+        table(data_dir, epochs=200)

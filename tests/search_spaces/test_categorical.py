@@ -59,14 +59,14 @@ def test_a_canonical_function_from_a_plugin_maps_isomorphic_choices_to_one(tmp_p
         ({"dimensions": {"a": []}}, "dimension 'a' has no options"),
         ({"dimensions": {"a": [1, 1]}}, r"dimension 'a' repeats an option: \[1, 1\]"),
         ({"dimensions": {"a": [{"x": 1}]}}, "dimensions.a.0"),
-        ({"dimensions": ["a", "b"]}, "dimensions: Input should be a valid dictionary"),
-        ({"dimensions": {"a": [1, 2]}, "canonical": "nowhere"}, "canonical: expected module:function"),
+        ({"dimensions": ["a", "b"]}, "dimensions: got \\['a', 'b'\\]; Input should be a valid dictionary"),
+        ({"dimensions": {"a": [1, 2]}, "canonical": "nowhere"}, "canonical: got 'nowhere'; expected module:function"),
         ({"dimensions": {"a": [1, 2]}, "canonical": "no_such_module:f"}, "cannot import no_such_module"),
         ({"dimensions": {"a": [1, 2]}, "canonical": "json:no_such"}, "module json has no function no_such"),
     ],
 )
 def test_bad_options_are_named(options, message):
-    with pytest.raises(nas.InvalidOptionError, match=f"categorical space: .*{message}"):
+    with pytest.raises(nas.InvalidOptionError, match=f"categorical.*{message}"):
         nas.create_space("categorical", **options)
 
 

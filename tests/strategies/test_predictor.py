@@ -85,8 +85,13 @@ def _ranks(archs):
 
 
 def test_options_are_checked():
-    with pytest.raises(nas.InvalidOptionError, match="initial >= 2"):
-        nas.create_strategy("predictor", nas.create_space("nb201"), [Objective.parse("max:accuracy")], initial=1)
+    space, objectives = nas.create_space("nb201"), [Objective.parse("max:accuracy")]
+    with pytest.raises(nas.InvalidOptionError, match="initial: got 1; Input should be greater than or equal to 2"):
+        nas.create_strategy("predictor", space, objectives, initial=1)
+    with pytest.raises(nas.InvalidOptionError, match="predictor: got 'xgb'; unknown predictor 'xgb'; registered: gp"):
+        nas.create_strategy("predictor", space, objectives, predictor="xgb")
+    with pytest.raises(nas.InvalidOptionError, match="predictor 'gp': refit_growth: got 0; Input should be greater"):
+        nas.create_strategy("predictor", space, objectives, predictor_options={"refit_growth": 0})
 
 
 def test_finds_near_optimal_cells_on_the_table(data_dir):

@@ -68,8 +68,10 @@ def test_pruned_results_are_learned_from(space):
 def test_unknown_strategy_and_option(space):
     with pytest.raises(nas.UnknownNameError, match="unknown strategy 'nope'; registered: .*random"):
         nas.create_strategy("nope", space, OBJECTIVES)
-    with pytest.raises(nas.InvalidOptionError, match="unknown option population"):
+    with pytest.raises(nas.InvalidOptionError, match="strategy 'random': population: unknown key; accepted: none"):
         nas.create_strategy("random", space, OBJECTIVES, population=3)
+    with pytest.raises(nas.InvalidOptionError, match="strategy 'evolution': tournament=5 exceeds population=3"):
+        nas.create_strategy("evolution", space, OBJECTIVES, population=3)
     with pytest.raises(nas.InvalidOptionError, match="at least one objective"):
         nas.create_strategy("random", space, [])
 

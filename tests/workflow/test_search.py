@@ -93,9 +93,8 @@ class FlakyTable(nas.Evaluator):
 
     attempts: ClassVar[Counter[str]] = Counter()
 
-    def __init__(self, dataset: str, data_dir: str) -> None:
-        self.table = nas.create_evaluator("nb201-table", dataset=dataset, data_dir=data_dir, devices=["pixel3"])
-        self.space = self.table.space
+    def __init__(self, context: nas.EvaluatorContext, options: nas.Options) -> None:
+        self.table = nas.create_evaluator("nb201-table", context, devices=["pixel3"])
 
     def figures(self) -> tuple[nas.Figure, ...]:
         return self.table.figures()

@@ -58,9 +58,8 @@ def test_the_exported_model_inherits_its_weights_from_the_supernet(run_dir, tmp_
     card = (tmp_path / best["arch_id"] / "MODEL_CARD.md").read_text()
     assert "inherited from the search's supernet" in card
     # The exported weights score what the search recorded for this architecture.
-    evaluator = nas.create_evaluator(
-        "supernet", space="macro-cnn", dataset="digits", checkpoint=run_dir / "prepare" / "supernet.pt"
-    )
+    context = nas.create_context("supernet", "macro-cnn", "digits", checkpoint=run_dir / "prepare" / "supernet.pt")
+    evaluator = nas.create_evaluator("supernet", context)
     arch = next(r.arch for r in run.store.results() if r.arch_id == best["arch_id"])
     module = evaluator.space.build(arch)
     module.load_state_dict(torch.load(tmp_path / best["arch_id"] / "state_dict.pt", weights_only=True))
@@ -75,9 +74,8 @@ def test_the_exported_model_can_be_fine_tuned_from_its_inherited_weights(run_dir
 
 
 def test_a_supernet_trains_data_parallel_on_ray_train(tmp_path):
-    evaluator = nas.create_evaluator(
-        "supernet", space="resnet20-pooling", dataset="digits", variant="mixture", epochs=0.5, workers=2
-    )
+    context = nas.create_context("supernet", "resnet20-pooling", "digits")
+    evaluator = nas.create_evaluator("supernet", context, variant="mixture", epochs=0.5, workers=2)
     checkpoint = evaluator.prepare(tmp_path)
     assert torch.load(checkpoint, weights_only=True)["workers"] == 2
     assert len(evaluator.nets) == 2

@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from nas.analysis.ranking import agreement
+from nas.core.capabilities import TabularLookup
+from nas.core.context import create_context
 from nas.core.errors import InvalidOptionError
-from nas.core.evaluation import create_evaluator
+from nas.core.evaluation import DataSpec, create_evaluator
 from nas.core.predictors import PREDICTORS, create_predictor
 
 
@@ -34,8 +36,10 @@ def bench_predictors(
 ) -> dict[str, Any]:
     """The contract's figures for ``predictors`` (default: every registered one); ``options`` gives extra
     constructor options by predictor name."""
-    table = create_evaluator("nb201-table", dataset=dataset, data_dir=data_dir, devices=[])
-    archs, accuracy = table.archs(), table.table()["accuracy"].to_numpy(float)  # type: ignore[attr-defined]
+    context = create_context("nb201-table", "nb201", DataSpec(dataset, data_dir))
+    table = create_evaluator("nb201-table", context, devices=[])
+    assert isinstance(table, TabularLookup)
+    archs, accuracy = table.archs(), table.table()["accuracy"].to_numpy(float)
     if not 2 <= train_size < len(archs) or seeds < 1:
         raise InvalidOptionError(
             f"train_size must be between 2 and {len(archs) - 1} and seeds positive; got {train_size} and {seeds}"
@@ -47,7 +51,7 @@ def bench_predictors(
         test = np.setdiff1d(np.arange(len(archs)), train)
         for name in names:
             start = time.perf_counter()
-            predictor = create_predictor(name, table.space, seed=seed, **(options or {}).get(name, {}))  # type: ignore[attr-defined]
+            predictor = create_predictor(name, context.space, seed=seed, **(options or {}).get(name, {}))
             predictor.fit([archs[i] for i in train], accuracy[train])
             figures["fit"][name].append(time.perf_counter() - start)
             found = agreement(predictor.predict([archs[i] for i in test]).mean, accuracy[test])

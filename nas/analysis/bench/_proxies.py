@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from nas.core.capabilities import TabularLookup
+from nas.core.context import create_context
 from nas.core.errors import InvalidOptionError
-from nas.core.evaluation import EvalResult, create_evaluator
+from nas.core.evaluation import DataSpec, EvalResult, create_evaluator
 
 #: The proxies of the benchmark, in report order.
 BENCH_PROXIES = ("synflow", "snip", "grad_norm", "jacov", "nwot", "params", "macs")
@@ -91,20 +93,13 @@ def bench_proxies(
     if limit is not None and limit < 2:
         raise InvalidOptionError(f"limit must be at least 2 cells (for a rank correlation); got {limit}")
     start = time.perf_counter()
-    table = create_evaluator("nb201-table", dataset=dataset, data_dir=data_dir, devices=[])
-    space = table.space  # type: ignore[attr-defined]
-    published = create_evaluator("nb201-published-proxies", dataset=dataset, data_dir=data_dir, space=space)
-    archs = published.archs()[:limit]  # type: ignore[attr-defined]
-    scorer = create_evaluator(
-        "zero-cost",
-        space=space,
-        proxies=list(chosen),
-        dataset=proxy_dataset,
-        data_dir=data_dir,
-        batch_size=batch_size,
-        seed=seed,
-        fit_input=True,
-    )
+    context = create_context("nb201-table", "nb201", DataSpec(dataset, data_dir))
+    table = create_evaluator("nb201-table", context, devices=[])
+    published = create_evaluator("nb201-published-proxies", context)
+    assert isinstance(published, TabularLookup)
+    archs = published.archs()[:limit]
+    proxy_data = create_context("zero-cost", context.space, DataSpec(proxy_dataset, data_dir), seed=seed)
+    scorer = create_evaluator("zero-cost", proxy_data, proxies=list(chosen), batch_size=batch_size, fit_input=True)
     ours: list[EvalResult] = []
     for first in range(0, len(archs), _CHUNK):
         ours += scorer.evaluate(archs[first : first + _CHUNK])
@@ -114,7 +109,7 @@ def bench_proxies(
     accuracy = [r.value("accuracy") for r in table.evaluate(archs)]
     scores = {p: [r.value(p) for r in ours] for p in chosen}
     published_scores = {p: [r.value(PUBLISHED_AS[p]) for r in theirs] for p in chosen}
-    details = dict(scorer.data_details)  # type: ignore[attr-defined]
+    details = {k: ours[0].provenance.details[k] for k in ("dataset", "split", "batch_size", "input")}
     from scipy.stats import kendalltau, spearmanr  # imported when needed: scipy.stats is slow to import
 
     return {

@@ -16,7 +16,6 @@ Definitions (contract):
 
 from __future__ import annotations
 
-import inspect
 import statistics
 import time
 from collections.abc import Mapping, Sequence
@@ -27,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nas.core.capabilities import KnowsCosts, TabularLookup
+from nas.core.context import create_context
 from nas.core.errors import InvalidOptionError
-from nas.core.evaluation import Evaluator, Objective, create_evaluator, figure_keys, resolve_objectives
+from nas.core.evaluation import DataSpec, Evaluator, Objective, create_evaluator, figure_keys, resolve_objectives
 from nas.core.pareto import hypervolume, normalize, pareto_mask
 from nas.core.space import Architecture, SearchSpace
 from nas.search.strategies import STRATEGIES, Deduplicated, Strategy, create_strategy
@@ -42,7 +42,7 @@ OPTUNA_BASELINES = {"optuna-tpe": "tpe", "optuna-nsga2": "nsga2", "optuna-motpe"
 
 @dataclass
 class Problem:
-    """The benchmark's ground truth: the table's values of the objectives for every architecture."""
+    """The benchmark's ground truth: the table's values of the objectives for every architecture of its space."""
 
     evaluator: Evaluator
     space: SearchSpace
@@ -76,8 +76,9 @@ class Problem:
                 f"got {', '.join(o.name for o in objectives)}"
             )
         devices = [o.name.partition(":")[2] for o in objectives if o.name.startswith("latency:")]
-        evaluator = create_evaluator("nb201-table", dataset=dataset, data_dir=data_dir, devices=devices)
-        return cls.of(evaluator, evaluator.space, objectives)  # type: ignore[attr-defined]
+        context = create_context("nb201-table", "nb201", DataSpec(dataset, data_dir))
+        evaluator = create_evaluator("nb201-table", context, devices=devices)
+        return cls.of(evaluator, context.space, objectives)
 
     @property
     def directions(self) -> list[Any]:
@@ -159,14 +160,14 @@ def strategy_names(name: str) -> list[str]:
 
 
 def make_strategy(name: str, problem: Problem, seed: int, options: Mapping[str, Any] | None = None) -> Strategy:
-    """A registered strategy (with ``options``), or an Optuna baseline (``optuna-tpe``, ...) through the bridge."""
+    """A registered strategy (with ``options``), or an Optuna baseline (``optuna-tpe``, ...) through the bridge; it
+    knows the table's costs."""
+    known = problem.evaluator.known_costs if isinstance(problem.evaluator, KnowsCosts) else None
     if name in OPTUNA_BASELINES:
-        return create_strategy("optuna", problem.space, problem.objectives, seed=seed, sampler=OPTUNA_BASELINES[name])
-    chosen = dict(options or {})
-    takes_costs = "known_costs" in inspect.signature(STRATEGIES.get(name)).parameters
-    if takes_costs and isinstance(problem.evaluator, KnowsCosts):
-        chosen.setdefault("known_costs", problem.evaluator.known_costs)
-    return create_strategy(name, problem.space, problem.objectives, seed=seed, **chosen)
+        return create_strategy(
+            "optuna", problem.space, problem.objectives, seed, known_costs=known, sampler=OPTUNA_BASELINES[name]
+        )
+    return create_strategy(name, problem.space, problem.objectives, seed, known_costs=known, **(options or {}))
 
 
 def bench_nb201(

@@ -21,6 +21,8 @@ Definitions (contract):
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,8 +31,10 @@ from typing import Any
 
 from nas.analysis.bench._ground_truth import GroundTruthCache, default_cache_dir
 from nas.analysis.ranking import agreement
+from nas.core.capabilities import Prepares
+from nas.core.context import create_context
 from nas.core.errors import InvalidOptionError
-from nas.core.evaluation import EvalResult, Evaluator, create_evaluator
+from nas.core.evaluation import DataSpec, EvalResult, Evaluator, create_evaluator
 from nas.core.space import Architecture, SearchSpace, as_rng
 
 #: Supernet variants, in report order: the evaluator options that make each.
@@ -78,14 +82,14 @@ def bench_supernet(
         raise InvalidOptionError(f"unknown supernet variants {unknown}; choose among {', '.join(VARIANTS)}")
     say = progress or (lambda _: None)
     data = {"dataset": dataset, "data_dir": data_dir, "train_size": train_size, "val_size": val_size}
+    spec = DataSpec(dataset, data_dir, {"train_size": train_size, "val_size": val_size})
     options = dict(space_options or {})
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    context = create_context("train", space, spec, space_options=options, seed=seed, threads=threads or _cpus())
+    built: SearchSpace = context.space
 
     def trained(training_seed: int) -> tuple[Evaluator, list[EvalResult], GroundTruthCache]:
-        trainer = create_evaluator(
-            "train", space=space, space_options=options, epochs=epochs, seed=training_seed, threads=threads, **data
-        )
-        built: SearchSpace = trainer.space  # type: ignore[attr-defined]
+        trainer = create_evaluator("train", dataclasses.replace(context, seed=training_seed), epochs=epochs)
         setting = {"space": built.name, "version": built.version, "options": options, "epochs": epochs,
                    "seed": training_seed, **data}  # fmt: skip
         cache = GroundTruthCache(folder, {**setting, "data_dir": None})
@@ -97,7 +101,6 @@ def bench_supernet(
         return trainer, cache.evaluate(trainer, distinct_archs(built, archs, seed), reported), cache
 
     trainer, truth, cache = trained(seed)
-    built: SearchSpace = trainer.space  # type: ignore[attr-defined]
     chosen = [r.arch for r in truth]
     accuracy = [r.value("accuracy") for r in truth]
     repeat = None
@@ -111,17 +114,11 @@ def bench_supernet(
     figures = {}
     for name in variants:
         evaluator = create_evaluator(
-            "supernet",
-            space=built,
-            seed=seed,
-            threads=threads,
-            epochs=budget * epochs,
-            **data,
-            **VARIANTS[name],
-            **(supernet_options or {}),
+            "supernet", context, epochs=budget * epochs, **VARIANTS[name], **(supernet_options or {})
         )
         say(f"training the {name} supernet")
         start = time.perf_counter()
+        assert isinstance(evaluator, Prepares)
         with tempfile.TemporaryDirectory() as workdir:  # always trained here: its time is a figure
             evaluator.prepare(Path(workdir))
         training_seconds = time.perf_counter() - start
@@ -152,3 +149,8 @@ def bench_supernet(
         "ground_truth_repeat": repeat,
         "cache": str(cache.path),
     }
+
+
+def _cpus() -> int:
+    """The CPUs of this machine: training has it to itself."""
+    return os.cpu_count() or 1

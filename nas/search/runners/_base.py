@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from nas.core.evaluation import EVALUATORS, EvalResult, Evaluator, Objective
+from nas.core.evaluation import EVALUATORS, EvalResult, Evaluator, EvaluatorContext, Objective
 from nas.core.space import Architecture
 
 
@@ -27,14 +27,16 @@ class Loop(Protocol):
 
 @dataclass(frozen=True)
 class EvaluatorSpec:
-    """A registered evaluator's name and constructor options: what a worker needs to build its own copy."""
+    """A registered evaluator's name, its context and its options: what a worker needs to build its own copy (it
+    pickles). After `nas.Prepares.prepare`, the context holds the checkpoint the workers load."""
 
     name: str
-    options: dict[str, Any] = field(default_factory=dict)
+    context: EvaluatorContext
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def create(self) -> Evaluator:
         """A new evaluator (on whichever process calls it)."""
-        return EVALUATORS.create(self.name, **self.options)
+        return EVALUATORS.create(self.name, self.context, **self.options)
 
 
 class Runner(ABC):

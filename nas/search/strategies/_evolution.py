@@ -4,12 +4,29 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from typing import Annotated
 
-from nas.core.errors import InvalidOptionError
+from pydantic import Field, model_validator
+
+from nas.core.encodings import KnownCosts
 from nas.core.evaluation import EvalResult, Objective
+from nas.core.options import Options, PositiveInt
 from nas.core.space import Architecture, SearchSpace
 from nas.search.strategies._base import Strategy, register_strategy
 from nas.search.strategies._ranking import best_indices
+
+
+class EvolutionOptions(Options):
+    """The options of regularized evolution (see `RegularizedEvolution`)."""
+
+    population: Annotated[int, Field(ge=2)] = 20
+    tournament: PositiveInt = 5
+
+    @model_validator(mode="after")
+    def _tournament_of_the_population(self) -> EvolutionOptions:
+        if self.tournament > self.population:
+            raise ValueError(f"tournament={self.tournament} exceeds population={self.population}")
+        return self
 
 
 @register_strategy("evolution")
@@ -18,27 +35,26 @@ class RegularizedEvolution(Strategy):
     ``tournament`` members drawn from them. The winner has the best Pareto rank in the tournament (with one objective:
     the best value); ties are broken at random. The first ``population`` proposals are random samples.
 
-    Args:
-        population: how many of the latest results stay alive (the oldest dies first: aging).
-        tournament: how many members compete for each child.
+    Options (`EvolutionOptions`):
+        population: how many of the latest results stay alive (the oldest dies first: aging), at least 2.
+        tournament: how many members compete for each child, at most ``population``.
     """
+
+    Options = EvolutionOptions
 
     def __init__(
         self,
         space: SearchSpace,
         objectives: Sequence[Objective],
         seed: int | None = None,
-        population: int = 20,
-        tournament: int = 5,
+        known_costs: KnownCosts | None = None,
+        options: EvolutionOptions | None = None,
     ) -> None:
-        super().__init__(space, objectives, seed)
-        if population < 2 or not 1 <= tournament <= population:
-            raise InvalidOptionError(
-                f"evolution needs population >= 2 and 1 <= tournament <= population; got {population}, {tournament}"
-            )
-        self.population_size = population
-        self.tournament = tournament
-        self.population: deque[EvalResult] = deque(maxlen=population)
+        options = EvolutionOptions() if options is None else options
+        super().__init__(space, objectives, seed, known_costs, options)
+        self.population_size = options.population
+        self.tournament = options.tournament
+        self.population: deque[EvalResult] = deque(maxlen=options.population)
         self.asked = 0
 
     def ask(self, n: int) -> list[Architecture]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from nas.core.encodings import KnownCosts
 from nas.core.evaluation import EvalResult, Objective
+from nas.core.options import Options
 from nas.core.space import Architecture, SearchSpace
 from nas.search.strategies._base import Strategy, register_strategy
 from nas.search.strategies._ranking import best_indices
@@ -19,8 +21,15 @@ class LocalSearch(Strategy):
     the best neighbour while it improves, restart at random when it does not.
     """
 
-    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], seed: int | None = None) -> None:
-        super().__init__(space, objectives, seed)
+    def __init__(
+        self,
+        space: SearchSpace,
+        objectives: Sequence[Objective],
+        seed: int | None = None,
+        known_costs: KnownCosts | None = None,
+        options: Options | None = None,
+    ) -> None:
+        super().__init__(space, objectives, seed, known_costs, options)
         self.results: list[EvalResult] = []
         self.explored: set[str] = set()  # arch_ids whose neighbourhood is queued or done
         self.queue: list[Architecture] = []

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import inspect
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler, GPSampler, NSGAIISampler, RandomSampler, TPESampler
 from optuna.study import StudyDirection
 from optuna.trial import TrialState, create_trial
+from pydantic import AfterValidator, Field
 
+from nas.core.encodings import KnownCosts
 from nas.core.errors import InvalidOptionError, MissingExtraError
 from nas.core.evaluation import Direction, EvalResult, Objective, Status
-from nas.core.registry import options_of
+from nas.core.options import Options
 from nas.core.space import Architecture, SearchSpace, Value
 from nas.search.strategies._base import Strategy, register_strategy
 
@@ -44,14 +47,32 @@ def _label(option: Value) -> str:
     return json.dumps(option)
 
 
+def _sampler_class(sampler: str | type[BaseSampler]) -> str | type[BaseSampler]:
+    """``sampler`` if it names a sampler of `SAMPLERS` or is an Optuna sampler class; else a `ValueError`."""
+    if sampler in SAMPLERS or (isinstance(sampler, type) and issubclass(sampler, BaseSampler)):
+        return sampler
+    raise ValueError(
+        f"unknown optuna sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}, or an Optuna sampler class"
+    )
+
+
+class OptunaOptions(Options):
+    """The options of the Optuna bridge (see `OptunaStrategy`)."""
+
+    sampler: Annotated[str | type[BaseSampler], AfterValidator(_sampler_class)] = "tpe"
+    sampler_options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _parameters(cls: type) -> list[str]:
+    """The keyword arguments of a (third-party) class's constructor, in order."""
+    params = inspect.signature(cls).parameters.values()
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def _create_sampler(sampler: str | type[BaseSampler], options: Mapping[str, Any], seed: int) -> BaseSampler:
     """The sampler named ``sampler`` (or of that class), seeded with ``seed``, built with ``options``."""
-    cls = SAMPLERS.get(sampler) if isinstance(sampler, str) else sampler
-    if not (isinstance(cls, type) and issubclass(cls, BaseSampler)):
-        raise InvalidOptionError(
-            f"unknown optuna sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}, or pass an Optuna sampler class"
-        )
-    valid = options_of(cls)
+    cls = SAMPLERS[sampler] if isinstance(sampler, str) else sampler
+    valid = _parameters(cls)
     if "seed" not in valid:
         raise InvalidOptionError(
             f"optuna sampler {cls.__name__} takes no seed, so the same seed would not repeat a search"
@@ -94,7 +115,7 @@ class OptunaStrategy(Strategy):
     known result informs the sampler. Failed results, and results that lack an objective's value (NaN), are failed
     trials; results stopped early by a multi-fidelity scheduler are pruned trials.
 
-    Args:
+    Options (`OptunaOptions`):
         sampler: "tpe" (multi-objective TPE with several objectives; multivariate unless the options say otherwise),
             "motpe" (the same), "nsga2", "random", "gp", or an Optuna sampler class whose constructor takes ``seed``.
         sampler_options: keyword arguments of the sampler's constructor, e.g. ``{"n_startup_trials": 20}``. The
@@ -102,24 +123,27 @@ class OptunaStrategy(Strategy):
 
     Example:
         >>> objectives = [Objective.parse("max:accuracy"), Objective.parse("min:macs")]  # doctest: +SKIP
-        >>> strategy = OptunaStrategy(space, objectives, seed=0, sampler="nsga2")  # doctest: +SKIP
+        >>> strategy = nas.create_strategy("optuna", space, objectives, seed=0, sampler="nsga2")  # doctest: +SKIP
     """
+
+    Options = OptunaOptions
 
     def __init__(
         self,
         space: SearchSpace,
         objectives: Sequence[Objective],
         seed: int | None = None,
-        sampler: str | type[BaseSampler] = "tpe",
-        sampler_options: Mapping[str, Any] | None = None,
+        known_costs: KnownCosts | None = None,
+        options: OptunaOptions | None = None,
     ) -> None:
-        super().__init__(space, objectives, seed)
+        options = OptunaOptions() if options is None else options
+        super().__init__(space, objectives, seed, known_costs, options)
         self._choices = {d.name: {_label(o): o for o in d.options} for d in space.dimensions()}
         self._distributions: dict[str, BaseDistribution] = {
             name: CategoricalDistribution(list(labels)) for name, labels in self._choices.items()
         }
         directions = [_STUDY_DIRECTIONS[o.resolved] for o in self.objectives]
-        seeded = _create_sampler(sampler, sampler_options or {}, seed=int(self.rng.integers(2**31)))
+        seeded = _create_sampler(options.sampler, options.sampler_options, seed=int(self.rng.integers(2**31)))
         with _quiet():
             self.study = optuna.create_study(sampler=seeded, directions=directions)
         self._pending: dict[str, list[int]] = {}  # arch_id -> numbers of its trials still running

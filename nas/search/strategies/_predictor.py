@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from nas.core.encodings import KnownCosts, RowCache, cost_matrix, space_costs
-from nas.core.errors import InvalidOptionError
+from nas.core.encodings import KnownCosts, RowCache, cost_matrix
 from nas.core.evaluation import EvalResult, Objective
-from nas.core.predictors import Predictor, create_predictor
+from nas.core.options import Options, PositiveInt
+from nas.core.predictors import PREDICTORS, Predictor, create_predictor
+from nas.core.registry import registered
 from nas.core.space import Architecture, SearchSpace
 from nas.search.strategies._acquisition import chebyshev, expected_hypervolume_improvement, expected_improvement
 from nas.search.strategies._base import Strategy, register_strategy
@@ -18,6 +20,21 @@ from nas.search.strategies._ranking import best_indices
 
 #: The random candidates form this many chunks, one of which is replaced per proposal.
 _CHUNKS = 10
+
+
+class PredictorGuidedOptions(Options):
+    """The options of predictor-guided search (see `PredictorGuided`)."""
+
+    initial: Annotated[int, Field(ge=2)] = 5
+    candidates: PositiveInt = 2000
+    predictor: Annotated[str, registered(PREDICTORS)] = "gp"
+    predictor_options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _predictor_options(self) -> PredictorGuidedOptions:
+        if self.predictor_options:  # (the defaults need no check, nor the predictor's module imported)
+            PREDICTORS.options(self.predictor, self.predictor_options)
+        return self
 
 
 @register_strategy("predictor")
@@ -40,44 +57,46 @@ class PredictorGuided(Strategy):
     when it is that small), minus those proposed before and those whose known costs break an objective's bound. The
     first ``initial`` proposals are random.
 
-    Args:
+    The known costs (given to the strategy, by default MACs and parameters from the space's cost model) are the
+    objectives known without evaluation, and features of the surrogate.
+
+    Options (`PredictorGuidedOptions`):
         initial: random proposals before the surrogate takes over (at least 2).
         candidates: random candidates scored for each proposal.
-        known_costs: costs known without evaluation (default: MACs and parameters from the space's cost model).
         predictor: the registered predictor that models the metric; it must give an uncertainty worth trusting.
-        predictor_options: more options for it, e.g. ``{"encoding": ["onehot", "costs"]}`` or, for the Gaussian
-            process, ``{"refit_growth": 1.5}`` (its kernel is refitted when the data has grown by that factor).
+        predictor_options: its options, e.g. ``{"encoding": ["onehot", "costs"]}`` or, for the Gaussian process,
+            ``{"refit_growth": 1.5}`` (its kernel is refitted when the data has grown by that factor).
     """
+
+    Options = PredictorGuidedOptions
 
     def __init__(
         self,
         space: SearchSpace,
         objectives: Sequence[Objective],
         seed: int | None = None,
-        initial: int = 5,
-        candidates: int = 2000,
         known_costs: KnownCosts | None = None,
-        predictor: str = "gp",
-        predictor_options: Mapping[str, Any] | None = None,
+        options: PredictorGuidedOptions | None = None,
     ) -> None:
-        super().__init__(space, objectives, seed)
-        if initial < 2 or candidates < 1:
-            raise InvalidOptionError(
-                f"predictor needs initial >= 2 and candidates >= 1; got {initial} and {candidates}"
-            )
-        self.initial, self.candidates = initial, candidates
-        self.known_costs = known_costs or space_costs(space)
+        options = PredictorGuidedOptions() if options is None else options
+        super().__init__(space, objectives, seed, known_costs, options)
+        self.initial, self.candidates = options.initial, options.candidates
         self.cost_names = sorted(self.known_costs([space.sample(0)]))
         self.modelled = [o for o in self.objectives if o.name not in self.cost_names]
         if len(self.modelled) == 1 and len(self.objectives) <= 2:
             self.mode = "improvement" if len(self.objectives) == 1 else "hypervolume"
         else:
             self.mode = "chebyshev"
-        options = {"known_costs": self.known_costs, "seed": 0 if seed is None else seed, **(predictor_options or {})}
-        self.model: Predictor = create_predictor(predictor, space, **options)
+        self.model: Predictor = create_predictor(
+            options.predictor,
+            space,
+            seed=0 if seed is None else seed,
+            known_costs=self.known_costs,
+            **options.predictor_options,
+        )
         self.results: list[EvalResult] = []
         self.proposed: set[str] = set()
-        self._whole_space = list(space.enumerate()) if space.size() <= candidates else None
+        self._whole_space = list(space.enumerate()) if space.size() <= self.candidates else None
         # Random candidates come in seeded chunks; each proposal slides a window of _CHUNKS chunks by one, so the
         # pool changes gradually, its features are mostly cached, and (pool seed, step) restores it exactly.
         self._pool_seed, self._step = int(self.rng.integers(2**63)), 0

@@ -29,6 +29,7 @@ class _Screened(Strategy):
         self.space = inner.space
         self.objectives = inner.objectives
         self.rng = inner.rng
+        self.known_costs = inner.known_costs
         self.max_rounds = max_rounds
 
     @property
