@@ -391,7 +391,9 @@ def test_space_options_stand_beside_the_name_or_in_options(tmp_path):
                 tmp_path, changed(f"space: {{name: categorical, dimensions: {dims}, options: {{dimensions: {dims}}}}}")
             )
         )
-    with pytest.raises(nas.InvalidOptionError, match="unknown option dimension for search space 'categorical'"):
+    with pytest.raises(
+        nas.InvalidOptionError, match="space.options.dimension: unknown key; accepted: dimensions, canonical"
+    ):
         nas.load_config(write(tmp_path, changed(f"space: {{name: categorical, dimension: {dims}}}")))
 
 

@@ -143,6 +143,13 @@ CHEAP = {
     "zero-cost": Cheap("macro-cnn", options={"proxies": ["synflow", "nwot", "macs"], "batch_size": 8}),
     "nb201-table": Cheap("nb201", nas.DataSpec("cifar10"), {"devices": ["pixel3"]}, tables=True),
     "nb201-published-proxies": Cheap("nb201", nas.DataSpec("cifar10"), tables=True),
+    "table": Cheap(
+        "nb201",
+        nas.DataSpec("cifar10"),
+        {"path": "{data_dir}/nb201_hp12/nb201_hp12_accuracies.csv", "key": "arch_str", "key_format": "nb201-string"}
+        | {"metrics": {"cifar10_test_acc_12ep": "max"}},
+        tables=True,
+    ),
     "predictor": Cheap(
         "nb201",
         nas.DataSpec("cifar10"),
@@ -152,17 +159,23 @@ CHEAP = {
 }
 
 
+#: The evaluators' cheap options (``{data_dir}`` left unfilled where they are checked, not used).
+CHEAP_OPTIONS = {name: cheap.options for name, cheap in CHEAP.items()}
+
+
 @pytest.fixture(scope="module", params=nas.EVALUATORS.names())
 def evaluated(request, tmp_path_factory):
     """A registered evaluator built in a context (prepared, if it `Prepares`), and its results for three
     architectures with a foreign one in the middle."""
     name = request.param
     cheap = CHEAP.get(name, Cheap())
-    data = cheap.data
+    data, options = cheap.data, cheap.options
     if cheap.tables:
-        data = replace(data, data_dir=str(request.getfixturevalue("data_dir")))
-    context = nas.create_context(name, cheap.space, data, evaluator_options=cheap.options)
-    evaluator = nas.create_evaluator(name, context, **cheap.options)
+        data_dir = str(request.getfixturevalue("data_dir"))
+        data = replace(data, data_dir=data_dir)
+        options = {k: v.format(data_dir=data_dir) if isinstance(v, str) else v for k, v in options.items()}
+    context = nas.create_context(name, cheap.space, data, evaluator_options=options)
+    evaluator = nas.create_evaluator(name, context, **options)
     if isinstance(evaluator, nas.Prepares):
         evaluator.prepare(tmp_path_factory.mktemp(name))
     archs = evaluator.archs()[:2] if isinstance(evaluator, nas.TabularLookup) else context.space.sample_many(2, 0)
@@ -176,7 +189,8 @@ def test_the_registry_names_the_class_and_it_declares_its_options(evaluated):
     name, _, evaluator, _, _ = evaluated
     cls = nas.EVALUATORS.get(name)
     assert cls.name == name and type(evaluator) is cls
-    assert issubclass(cls.Options, nas.Options) and isinstance(nas.EVALUATORS.options(name), cls.Options)
+    assert issubclass(cls.Options, nas.Options)
+    assert isinstance(nas.EVALUATORS.options(name, CHEAP_OPTIONS.get(name, {})), cls.Options)
 
 
 def test_results_come_in_order_one_per_architecture(evaluated):
@@ -196,7 +210,8 @@ def test_every_ok_result_carries_each_declared_figure(evaluated):
     ok = [r for r in results if r.ok]
     assert len(ok) == 2, [r.reason for r in results]
     for result in ok:
-        assert all(not math.isnan(result.value(f)) for f in figures), (sorted(figures), result.metrics, result.costs)
+        names = [f.name for f in figures]
+        assert all(not math.isnan(result.value(f)) for f in names), (names, result.metrics, result.costs)
 
 
 def test_provenance_names_the_evaluator_and_results_round_trip(evaluated):
@@ -209,7 +224,7 @@ def test_provenance_names_the_evaluator_and_results_round_trip(evaluated):
 def test_the_options_model_refuses_an_unknown_key_by_name(evaluated):
     name, context, *_ = evaluated
     with pytest.raises(nas.InvalidOptionError, match=f"evaluator '{name}': no_such_option: unknown key; accepted:"):
-        nas.create_evaluator(name, context, no_such_option=1)
+        nas.create_evaluator(name, context, **CHEAP_OPTIONS.get(name, {}), no_such_option=1)
 
 
 def test_the_context_pickles_for_workers(evaluated):
@@ -223,7 +238,7 @@ def test_an_evaluator_that_reads_data_declares_its_options_and_task(evaluated):
     cls = nas.EVALUATORS.get(name)
     if not isinstance(cls, nas.ReadsData):
         pytest.skip(f"{name} reads no data")
-    options = nas.EVALUATORS.options(name, CHEAP.get(name, Cheap()).options)
+    options = nas.EVALUATORS.options(name, CHEAP_OPTIONS.get(name, {}))
     assert issubclass(cls.data_options(options), nas.Options)
     task = cls.data_task(context.data, options)
     assert task is None or (isinstance(context.space, nas.NetworkSpace) and context.space.task == task)
@@ -240,6 +255,7 @@ def components():
 def test_a_component_is_named_by_its_registry_and_its_options_model_refuses_unknown_keys(registry, name):
     cls = registry.get(name)
     assert cls.name == name
-    assert issubclass(cls.Options, nas.Options) and isinstance(registry.options(name), cls.Options)  # defaults
+    given = {nas.SPACES: OPTIONS, nas.EVALUATORS: CHEAP_OPTIONS}.get(registry, {}).get(name, {})
+    assert issubclass(cls.Options, nas.Options) and isinstance(registry.options(name, given), cls.Options)
     with pytest.raises(nas.InvalidOptionError, match=f"{registry.kind} '{name}': no_such_option: unknown key"):
-        registry.options(name, {"no_such_option": 1})
+        registry.options(name, {**given, "no_such_option": 1})
