@@ -34,14 +34,15 @@ REPO = Path(__file__).resolve().parents[2]
 def test_ten_kills_at_random_points_resume_into_the_uninterrupted_search(
     tmp_path, write_config, spawn, wait_for_trials, stored_ids
 ):
-    """SIGKILL (of the search and everything it started) at 10 random points of a 2,000-evaluation search, each
-    resumed: the same architectures in the same order as without kills, none lost, none twice."""
-    budget = {"evaluations": 2000}
+    """SIGKILL (of the search and everything it started) at 10 random points of a 1,000-evaluation search, each
+    resumed: the same architectures in the same order as without kills, none lost, none twice (the benchmark
+    benchmarks/kill_resume.py does the same at 2,000)."""
+    budget = {"evaluations": 1000}
     straight_config = load_config(write_config(tmp_path, name="straight", budget=budget))
     expected = [r.arch_id for r in run_search(straight_config, tmp_path / "runs", progress=False).store.results()]
     config = write_config(tmp_path, name="killed", budget=budget)
     store = tmp_path / "runs" / "killed" / "store.db"
-    for cycle, target in enumerate(sorted(random.Random(0).sample(range(20, 1980), 10))):
+    for cycle, target in enumerate(sorted(random.Random(0).sample(range(20, 980), 10))):
         process = spawn([*SEARCH, config.name, *(["--resume"] if cycle else [])], cwd=tmp_path)
         wait_for_trials(store, target, process)
         os.killpg(process.pid, signal.SIGKILL)
@@ -50,7 +51,7 @@ def test_ten_kills_at_random_points_resume_into_the_uninterrupted_search(
         [*SEARCH, config.name, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=900
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert "2000 evaluations (2000 ok, 0 failed, 0 pruned)" in resumed.stdout
+    assert "1000 evaluations (1000 ok, 0 failed, 0 pruned)" in resumed.stdout
     assert stored_ids(store) == expected
 
 
