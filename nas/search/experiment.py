@@ -29,7 +29,6 @@ from nas.core.evaluation import (
     EvalResult,
     Evaluator,
     EvaluatorContext,
-    Figure,
     Objective,
     resolve_objectives,
 )
@@ -54,8 +53,6 @@ class Experiment:
     space: SearchSpace
     spec: EvaluatorSpec
     evaluator: Evaluator
-    #: What the evaluator declares it produces.
-    figures: tuple[Figure, ...] = ()
 
     @classmethod
     def wire(cls, config: ExperimentConfig, run_dir: Path) -> Experiment:
@@ -70,8 +67,7 @@ class Experiment:
         spec = EvaluatorSpec(config.evaluator.name, evaluator_context(config, run_dir), config.evaluator.options)
         evaluator = spec.create()
         space = spec.context.space
-        figures = evaluator.figures()
-        objectives = resolve_objectives(config.objectives, figures, f"evaluator {config.evaluator.name!r}")
+        objectives = resolve_objectives(config.objectives, evaluator.figures(), f"evaluator {config.evaluator.name!r}")
         update: dict[str, Any] = {"objectives": list(objectives)}
         if "top" not in config.export.model_fields_set:
             update["export"] = config.export.model_copy(update={"top": default_exports(config)[0]})
@@ -79,7 +75,7 @@ class Experiment:
             raise InvalidOptionError(
                 f"export.top: space {space.name!r} builds no networks, so none can be exported; set export: {{top: 0}}"
             )
-        return cls(config.model_copy(update=update), space, spec, evaluator, figures)
+        return cls(config.model_copy(update=update), space, spec, evaluator)
 
     def prepare(self, workdir: Path) -> None:
         """Let an evaluator that `Prepares` build its shared state (a trained supernet, ...) under ``workdir``;
@@ -445,7 +441,8 @@ def run_search(
         if not resume:  # everything is checked: the run can be created
             run_dir.mkdir(parents=True, exist_ok=True)
             lease.acquire()
-        store = ResultStore.create(url, config.name, experiment.space, experiment.objectives, experiment.figures)
+        figures = experiment.evaluator.figures()
+        store = ResultStore.create(url, config.name, experiment.space, experiment.objectives, figures)
         with SearchProgress(experiment.objectives, config.budget.evaluations, enabled=progress) as bar:
             search = Search(
                 experiment.strategy(),
